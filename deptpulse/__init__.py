@@ -1,0 +1,1 @@
+"""deptpulse: the composition root (CLI, settings, local-stack launcher)."""
