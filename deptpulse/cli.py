@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from deptpulse.settings import Settings, load_settings
+from deptpulse.stack import SERVICES, LocalStack, StackError, create_topics
 
 
 class UserError(click.ClickException):
@@ -29,6 +36,404 @@ def settings_of(ctx: click.Context) -> Settings:
     settings = ctx.obj
     assert isinstance(settings, Settings)
     return settings
+
+
+# --- deptpulse stack: the local services ----------------------------------------------------------
+
+
+@contextmanager
+def stack_errors() -> Iterator[None]:
+    """Report a StackError as a UserError: its message, exit code 2, no traceback."""
+    try:
+        yield
+    except StackError as exc:
+        raise UserError(str(exc)) from exc
+
+
+@main.group()
+def stack() -> None:
+    """The local stack: Kafka, Prometheus and Alertmanager as processes under DEPTPULSE_HOME."""
+
+
+only_services = click.option(
+    "--service",
+    "-s",
+    "services",
+    multiple=True,
+    type=click.Choice(SERVICES),
+    help="Only this service (repeatable); default: all.",
+)
+
+
+@stack.command("install")
+@click.pass_context
+def stack_install(ctx: click.Context) -> None:
+    """Resolve the Kafka jars from Maven Central into the per-user cache (once per pom.xml)."""
+    with stack_errors():
+        jars = LocalStack(settings_of(ctx)).install_kafka()
+    click.echo(f"Kafka jars: {jars}")
+
+
+@stack.command("up")
+@only_services
+@click.pass_context
+def stack_up(ctx: click.Context, services: tuple[str, ...]) -> None:
+    """Start the local services that are not running yet, then create the Kafka topics."""
+    settings = settings_of(ctx)
+    with stack_errors():
+        for result in LocalStack(settings).up(services or SERVICES):
+            state = "already running" if result.already_running else f"started in {result.seconds:.1f} s"
+            click.echo(f"{result.name}: {state} (pid {result.pid})")
+        created = create_topics(settings) if "kafka" in (services or SERVICES) else None
+    if created is not None:
+        click.echo(f"topics created: {', '.join(created)}" if created else "topics: already there")
+
+
+@stack.command("down")
+@only_services
+@click.pass_context
+def stack_down(ctx: click.Context, services: tuple[str, ...]) -> None:
+    """Stop the local services (SIGTERM, SIGKILL after a grace period); data stays under DEPTPULSE_HOME."""
+    with stack_errors():
+        stopped = LocalStack(settings_of(ctx)).down(services or SERVICES)
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@stack.command("status")
+@click.pass_context
+def stack_status(ctx: click.Context) -> None:
+    """Each service: its address, pid and whether it answers."""
+    table = Table("service", "address", "pid", "answers")
+    answers = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}
+    for row in LocalStack(settings_of(ctx)).status():
+        table.add_row(row.name, row.address, str(row.pid or "-"), answers[row.answering])
+    Console().print(table)
+
+
+# --- deptpulse gateway: authenticated HTTP ingestion into Kafka -----------------------------------
+
+
+@main.command("gateway")
+@click.option("--host", default=None, help="Address to bind; default DEPTPULSE_BIND_HOST (127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port; default DEPTPULSE_GATEWAY_PORT (18080).")
+@click.option(
+    "--integrations",
+    "integrations_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Integrations YAML; default DEPTPULSE_GATEWAY_INTEGRATIONS_PATH (deploy/gateway/).",
+)
+@click.pass_context
+def gateway(ctx: click.Context, host: str | None, port: int | None, integrations_path: Path | None) -> None:
+    """Serve the ingestion gateway: authenticated webhooks and events into Kafka (202 after acks=all)."""
+    # Imported here: FastAPI, uvicorn and kafka-python load only for this command.
+    from producers.gateway import serve
+    from producers.integrations import IntegrationsError, load_integrations
+    from producers.publisher import PublisherError
+    from schemas.directory import DirectoryError, load_directory
+
+    settings = settings_of(ctx)
+    try:
+        # The secrets the file references by variable name (token_env/secret_env) are read here,
+        # in the composition root, and passed in.
+        integrations = load_integrations(integrations_path or settings.gateway_integrations_path, os.environ)
+        directory = load_directory(settings.directory_path)
+        serve(
+            settings,
+            host=host or settings.bind_host,
+            port=port or settings.gateway_port,
+            integrations=integrations,
+            directory=directory,
+        )
+    except (IntegrationsError, DirectoryError, PublisherError) as exc:
+        raise UserError(str(exc)) from exc
+
+
+# --- deptpulse schema / convert: the event contract and the source adapters ------------------------
+# Imported where used, so the commands above do not load the adapters.
+
+
+@main.group()
+def schema() -> None:
+    """The event contract and the directory as JSON Schema (schemas/jsonschema/)."""
+
+
+@schema.command("export")
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 if the committed files differ from the models."
+)
+def schema_export(check: bool) -> None:
+    """Generate the JSON Schema files from the pydantic models."""
+    from schemas.export import JSONSCHEMA_DIR, drift, json_schemas
+
+    committed = {
+        path.name: path.read_text(encoding="utf-8") for path in sorted(JSONSCHEMA_DIR.glob("*.json"))
+    }
+    if check:
+        problems = drift(committed)
+        for problem in problems:
+            click.echo(f"{JSONSCHEMA_DIR / problem}", err=True)
+        if problems:
+            click.echo("run `deptpulse schema export` and commit the result", err=True)
+            sys.exit(1)
+        click.echo(f"{len(committed)} JSON Schema files match the models")
+        return
+    generated = json_schemas()
+    JSONSCHEMA_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in committed.keys() - generated.keys():
+        (JSONSCHEMA_DIR / stale).unlink()
+    for name, text in generated.items():
+        (JSONSCHEMA_DIR / name).write_text(text, encoding="utf-8", newline="\n")
+    click.echo(f"wrote {len(generated)} JSON Schema files to {JSONSCHEMA_DIR}")
+
+
+@main.command()
+@click.option(
+    "--source", "source", required=True, metavar="jira-sm|servicenow|zendesk|hr-survey", help="The vendor."
+)
+@click.option(
+    "--directory",
+    "directory_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Department directory YAML; default DEPTPULSE_DIRECTORY_PATH.",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def convert(ctx: click.Context, source: str, directory_path: Path | None, file: Path) -> None:
+    """Print a vendor file's payloads as canonical events (JSON lines); rejects go to stderr.
+
+    FILE holds one JSON payload or a list of them (hr-survey: a CSV export). Exit code 1 if any
+    payload was rejected, 2 for an unreadable file, an unknown source or a bad directory.
+    """
+    from producers.sources import ADAPTERS, read_payloads
+    from producers.sources import convert as convert_payloads
+    from schemas.directory import DirectoryError, load_directory
+    from schemas.events import event_to_json
+
+    if source not in ADAPTERS:
+        raise UserError(f"unknown source {source!r}: choose one of {', '.join(ADAPTERS)}")
+    try:
+        directory = load_directory(directory_path or settings_of(ctx).directory_path)
+        payloads = read_payloads(source, file.read_text(encoding="utf-8"))
+    except DirectoryError as exc:
+        raise UserError(str(exc)) from exc
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        raise UserError(f"cannot read {file}: {exc}") from exc
+    events, rejects = convert_payloads(source, payloads, directory)
+    for event in events:
+        click.echo(event_to_json(event).decode())
+    for reject in rejects:
+        click.echo(f"{file}: record {reject.record} rejected: {reject.reason}", err=True)
+    click.echo(f"{len(payloads)} records, {len(events)} events, {len(rejects)} rejected", err=True)
+    if rejects:
+        sys.exit(1)
+
+
+# --- deptpulse simulate / publish: events into Kafka from the simulator or a file -----------------
+# Imported where used, like the commands above.
+
+_PROGRESS_MIN_BYTES = 4 << 20  # files below this are done before a bar would help
+
+
+@main.command("simulate")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Request events per second (event time); live runs are paced to it in wall time.",
+)
+@click.option(
+    "--duration", default="60", show_default=True, help="Seconds of event time, or e.g. 10m, 2h, 30d."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same events.")
+@click.option("--scenario", default="steady", show_default=True, help="steady | it-degradation.")
+@click.option(
+    "--start",
+    default=None,
+    metavar="RFC3339",
+    help="Start of event time: history, published as fast as possible. Default: now, paced live.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write JSONL to this file instead of publishing to Kafka.",
+)
+@click.pass_context
+def simulate_command(
+    ctx: click.Context,
+    rate: float,
+    duration: str,
+    seed: int,
+    scenario: str,
+    start: str | None,
+    out: Path | None,
+) -> None:
+    """Simulate the example organisation's service traffic into Kafka (or a JSONL file)."""
+    import time
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from producers.publisher import Publisher, PublisherError
+    from producers.simulator import live, scenario_named, simulate
+    from schemas.directory import DirectoryError, Seconds, load_directory
+    from schemas.events import event_to_json
+
+    settings = settings_of(ctx)
+    try:
+        directory = load_directory(settings.directory_path)
+        chosen = scenario_named(scenario)
+        seconds = (
+            int(duration) if duration.strip().isdigit() else TypeAdapter(Seconds).validate_python(duration)
+        )
+        begins = datetime.fromisoformat(start) if start else datetime.now(UTC).replace(microsecond=0)
+        if begins.tzinfo is None:
+            raise ValueError(f"--start {start!r} needs an offset, e.g. 2026-03-02T09:00:00Z")
+    except ValidationError as exc:
+        raise UserError(f"--duration: {exc.errors()[0]['msg']}") from exc
+    except (DirectoryError, KeyError, ValueError) as exc:
+        raise UserError(_one_line(exc)) from exc
+    events = simulate(directory, begins, timedelta(seconds=seconds), rate, seed, chosen)
+    counts: Counter[str] = Counter()
+    clock = time.monotonic()
+    if out is not None:
+        with out.open("wb") as file:
+            for event in events:
+                file.write(event_to_json(event) + b"\n")
+                counts[event.event_type] += 1
+        target = str(out)
+    else:
+        try:
+            with Publisher.from_settings(settings, directory) as publisher:
+                for event in events if start else live(events, rate):
+                    publisher.send(event)
+                    counts[event.event_type] += 1
+        except PublisherError as exc:
+            raise UserError(str(exc)) from exc
+        target = f"Kafka topic {settings.events_topic}"
+    elapsed = time.monotonic() - clock
+    total = sum(counts.values())
+    click.echo(
+        f"{total} events ({counts['request.opened']} requests opened, {counts['feedback.submitted']} CSAT, "
+        f"{counts['survey.answered']} survey answers) from {begins.isoformat()} over {seconds} s, "
+        f"scenario {chosen.name}, seed {seed} -> {target} in {elapsed:.1f} s ({total / max(elapsed, 1e-9):,.0f}/s)"
+    )
+
+
+@main.command("publish")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where refused lines go, with line numbers and reasons; default FILE.rejects.jsonl.",
+)
+@click.option("--dry-run", is_flag=True, help="Validate against the directory; publish nothing.")
+@click.pass_context
+def publish_command(ctx: click.Context, file: Path, rejects_path: Path | None, dry_run: bool) -> None:
+    """Validate and publish a file of canonical events: JSONL, or CSV (columns: see producers/importer.py).
+
+    Exit code 1 when any line was rejected, 2 for a bad file, directory or Kafka connection.
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from producers.importer import ImportSummary, ValidatingSink, import_file
+    from producers.publisher import Publisher, PublisherError
+    from schemas.directory import DirectoryError, load_directory
+
+    settings = settings_of(ctx)
+    try:
+        directory = load_directory(settings.directory_path)
+        sink = ValidatingSink(directory) if dry_run else Publisher.from_settings(settings, directory)
+    except (DirectoryError, PublisherError) as exc:
+        raise UserError(str(exc)) from exc
+    size = file.stat().st_size
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=size < _PROGRESS_MIN_BYTES,
+    )
+    summary = ImportSummary()
+    try:
+        with sink, progress:  # the publisher flushes on exit: DeliveryError if any send failed
+            task = progress.add_task(f"publishing {file.name}", total=size)
+            summary = import_file(
+                file, sink, rejects_path=rejects_path, progress=lambda read: progress.advance(task, read)
+            )
+    except PublisherError as exc:
+        raise UserError(f"{exc} ({summary.published} events were handed to Kafka)") from exc
+    except OSError as exc:
+        raise UserError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    verb = "valid" if dry_run else f"published to {settings.events_topic}"
+    click.echo(f"{summary.published} events {verb}, {summary.rejected} rejected", nl=not summary.rejected)
+    if summary.rejected:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in summary.reject_kinds.most_common())
+        click.echo(f" ({kinds}): see {summary.rejects_path}")
+        ctx.exit(1)
+
+
+def _one_line(exc: Exception) -> str:
+    """An exception's message on one line (pydantic's are multi-line)."""
+    return " ".join(str(exc.args[0] if isinstance(exc, KeyError) else exc).split())
+
+
+# --- deptpulse rules: alerting and dashboards generated from the directory ------------------------
+
+
+@main.group()
+def rules() -> None:
+    """Prometheus rules, Alertmanager config and Grafana dashboards generated from the directory."""
+
+
+@rules.command("generate")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 listing the files that differ.")
+@click.option(
+    "--directory",
+    "directory_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Department directory YAML; default DEPTPULSE_DIRECTORY_PATH.",
+)
+@click.option(
+    "--deploy-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the files go (prometheus/, alertmanager/, grafana/); default the repository's deploy/.",
+)
+@click.pass_context
+def rules_generate(ctx: click.Context, check: bool, directory_path: Path | None, deploy_dir: Path | None) -> None:
+    """Write the generated rules, Alertmanager config and templates, dashboards and provisioning."""
+    from deptpulse.settings import REPO_ROOT
+    from schemas.directory import DirectoryError, load_directory
+    from schemas.observability import generate_files
+
+    try:
+        directory = load_directory(directory_path or settings_of(ctx).directory_path)
+    except DirectoryError as exc:
+        raise UserError(str(exc)) from exc
+    root = deploy_dir or REPO_ROOT / "deploy"
+    files = {root / relative: text for relative, text in generate_files(directory).items()}
+    if check:
+        differing = [
+            path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text
+        ]
+        for path in differing:
+            click.echo(str(path), err=True)
+        if differing:
+            click.echo("run `deptpulse rules generate` and commit the result", err=True)
+            sys.exit(1)
+        click.echo(f"{len(files)} generated files match the directory")
+        return
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+    click.echo(f"wrote {len(files)} files under {root}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,10 @@ EXAMPLE_DIRECTORY = REPO_ROOT / "deploy" / "directory" / "example-org.yaml"
 class Settings(BaseSettings):
     """Configuration of every deptpulse process. Frozen: pass it around, never mutate it."""
 
-    model_config = SettingsConfigDict(env_prefix="DEPTPULSE_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a rejected value may hold a password (DEPTPULSE_CLICKHOUSE_URL).
+    model_config = SettingsConfigDict(
+        env_prefix="DEPTPULSE_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     # Where the local stack keeps pid files, logs and data; also chdb's default home.
     home: Path = Field(default=Path(".deptpulse"), description="State directory of the local stack.")
@@ -67,6 +70,17 @@ class Settings(BaseSettings):
     alertmanager_port: int = 19093
     worker_port: int = Field(default=16066, description="Worker web server: metrics and the read API.")
     gateway_port: int = 18080
+
+    # The ingestion gateway (producers/gateway.py).
+    gateway_integrations_path: Path = Field(
+        default=REPO_ROOT / "deploy" / "gateway" / "integrations.example.yaml",
+        description="The gateway's integrations YAML: names, allowed sources, credentials, rate limits.",
+    )
+    gateway_max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")
+    gateway_max_batch: int = Field(default=500, ge=1, description="Most events in one POST /v1/events.")
+    gateway_publish_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long a request waits for Kafka's acks before a 503."
+    )
 
     @field_validator("clickhouse_url")
     @classmethod

@@ -1,0 +1,16 @@
+# The deptpulse image used by deploy/compose/docker-compose.yml (worker, gateway, topic set-up).
+# The local stack (`deptpulse stack up`) does not need it.
+FROM python:3.11-slim
+
+WORKDIR /app
+COPY pyproject.toml constraints.txt README.md ./
+COPY deptpulse deptpulse
+COPY producers producers
+COPY stream_processors stream_processors
+COPY schemas schemas
+COPY deploy deploy
+# Installed in place (-e): settings find their defaults under deploy/ relative to the source tree
+# (deptpulse.settings.REPO_ROOT), which a regular install into site-packages would lose.
+RUN pip install --no-cache-dir -c constraints.txt -e .
+
+ENTRYPOINT ["deptpulse"]

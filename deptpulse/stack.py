@@ -1,0 +1,667 @@
+"""The local stack: Kafka (KRaft), Prometheus and Alertmanager as detached processes.
+
+Nothing runs in containers: Kafka's jars come from Maven Central (deploy/kafka/pom.xml) into a
+per-user cache, Prometheus and Alertmanager are the Debian binaries. All state lives under
+``settings.home``: ``kafka/``, ``prometheus/``, ``alertmanager/``, ``logs/<service>.log`` and
+``run/<service>.pid``. Set-up problems raise :class:`StackError` with a one-line explanation.
+
+Used by ``deptpulse stack``, the demo and the integration fixtures::
+
+    stack = LocalStack(settings)
+    stack.up(("kafka",))
+    create_topics(settings)
+    ...
+    stack.down()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from deptpulse.settings import REPO_ROOT, Settings
+
+DEPLOY = REPO_ROOT / "deploy"
+SERVICES = ("kafka", "alertmanager", "prometheus")  # start order; stopped in reverse
+KAFKA_POM = DEPLOY / "kafka" / "pom.xml"
+KAFKA_LOG4J = DEPLOY / "kafka" / "log4j2.xml"
+PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
+ALERTMANAGER_CONFIG = DEPLOY / "alertmanager" / "alertmanager.yml"
+_COMPLETE_MARKER = ".complete"
+_LOG_TAIL_LINES = 15
+_JAVA_HINT = "install a Java 17+ runtime (apt-get install openjdk-17-jre-headless)"
+_MAVEN_HINT = "install Maven (apt-get install maven) or set KAFKA_HOME to an unpacked Kafka distribution"
+
+
+class StackError(Exception):
+    """A set-up problem of the local stack; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One row of ``deptpulse stack status``; ``answering`` is None when there is nothing to ask."""
+
+    name: str
+    address: str
+    pid: int | None
+    answering: bool | None
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """What ``LocalStack.up`` did for one service."""
+
+    name: str
+    pid: int
+    already_running: bool
+    seconds: float
+
+
+# --- small helpers: processes, ports, HTTP --------------------------------------------------------
+
+
+def connect_host(bind_host: str) -> str:
+    """The address clients use for a server bound to ``bind_host`` (wildcards mean loopback)."""
+    return "127.0.0.1" if bind_host in ("", "0.0.0.0", "::") else bind_host
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when a server could bind ``host:port`` now (SO_REUSEADDR, as Java and Go servers do)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def accepts_connections(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def process_is_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (Linux /proc); reaps our own exited child."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: an earlier `deptpulse stack up` started it
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    # A zombie is gone for our purposes; its parent merely has not reaped it yet.
+    return state != "Z"
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _log_tail(log: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    if not log.exists():
+        return "(no log written)"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _http_get(url: str, timeout: float = 2.0) -> bytes | None:
+    """The body of a 200 response, or None when the server does not answer properly."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body: bytes = response.read()
+            return body if response.status == 200 else None
+    except OSError:
+        return None
+
+
+def _http_json(url: str) -> Any:
+    body = _http_get(url)
+    return json.loads(body)["data"] if body else None
+
+
+def _wait_until(ready: Callable[[], bool], timeout: float, failed: Callable[[], str | None]) -> None:
+    """Poll ``ready`` until true; ``failed`` returns a reason to give up early (process exited)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reason = failed()
+        if reason is not None:
+            raise StackError(reason)
+        if ready():
+            return
+        if time.monotonic() > deadline:
+            raise StackError(f"not ready after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _require_executable(name: str, install_hint: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(f"{name} not found on PATH; {install_hint}")
+    return path
+
+
+def _run(argv: Sequence[str], what: str) -> str:
+    """Run a set-up command; its output goes into the error when it fails."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        output = "\n".join((result.stdout + result.stderr).splitlines()[-_LOG_TAIL_LINES:])
+        raise StackError(f"{what} failed (exit code {result.returncode}):\n{output}")
+    return result.stdout
+
+
+# --- Kafka -----------------------------------------------------------------------------------------
+
+
+def kafka_answers(settings: Settings, timeout_ms: int = 2000) -> bool:
+    """True when the brokers answer a metadata request (an open port is not enough)."""
+    try:
+        admin = KafkaAdminClient(
+            **settings.kafka_client_kwargs(), bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms
+        )
+    except KafkaError:
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except KafkaError:
+        return False
+    finally:
+        admin.close()
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """Create the events and dead-letter topics when missing; returns the names it created."""
+    wanted = {
+        settings.events_topic: {"num_partitions": settings.events_partitions},
+        # -1: the broker's default partitions and replication factor (1 locally).
+        settings.dead_letter_topic: {"num_partitions": -1},
+    }
+    try:
+        with KafkaAdminClient(**settings.kafka_client_kwargs()) as admin:
+            existing = set(admin.list_topics())
+            missing = {name: spec for name, spec in wanted.items() if name not in existing}
+            if missing:
+                with contextlib.suppress(TopicAlreadyExistsError):  # another process was quicker
+                    admin.create_topics(missing)
+                admin.wait_for_topics(list(missing), timeout_ms=30_000)
+    except KafkaError as error:
+        raise StackError(
+            f"could not create topics on {settings.kafka_bootstrap_servers}: {error!r}"
+        ) from error
+    return sorted(missing)
+
+
+def _kafka_version(pom: Path = KAFKA_POM) -> str:
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    version = ElementTree.parse(pom).find("m:properties/m:kafka.version", namespace)
+    if version is None or not version.text:
+        raise StackError(f"{pom} has no <kafka.version> property")
+    return version.text
+
+
+def cached_kafka_jars(settings: Settings) -> Path:
+    """The cache entry for this pom.xml's jars: ``<kafka_jar_cache>/kafka-<version>-<pom hash>/libs``."""
+    # The pom's hash in the name: changing a version in pom.xml resolves a fresh set of jars.
+    pom_hash = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()[:10]
+    return settings.kafka_jar_cache.expanduser() / f"kafka-{_kafka_version()}-{pom_hash}" / "libs"
+
+
+def _kafka_home_jars(kafka_home: Path) -> Path:
+    libs = kafka_home / "libs"
+    if not any(libs.glob("kafka_*.jar")):
+        raise StackError(
+            f"KAFKA_HOME={kafka_home} is not an unpacked Kafka distribution (no libs/kafka_*.jar); "
+            "point it at one or unset it to use the jars from Maven Central"
+        )
+    return libs
+
+
+def install_kafka(settings: Settings) -> Path:
+    """The directory of the Kafka jars: $KAFKA_HOME/libs, or resolved by Maven once per pom.xml."""
+    if settings.kafka_home is not None:
+        return _kafka_home_jars(settings.kafka_home)
+    libs = cached_kafka_jars(settings)
+    entry = libs.parent
+    if (entry / _COMPLETE_MARKER).exists():
+        return libs
+    mvn = _require_executable("mvn", _MAVEN_HINT)
+    _require_executable("java", _JAVA_HINT)
+    # Resolve into a private directory and rename it into place, so that neither a crash nor a
+    # concurrent install ever leaves a half-copied entry that looks complete.
+    partial = entry.with_name(f"{entry.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    argv = [mvn, "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies"]
+    try:
+        _run([*argv, f"-DoutputDirectory={partial / 'libs'}", "-DincludeScope=runtime"], "mvn (Kafka jars)")
+    except StackError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    (partial / _COMPLETE_MARKER).write_text(f"{_kafka_version()}\n")
+    if entry.exists() and not (entry / _COMPLETE_MARKER).exists():
+        shutil.rmtree(entry)  # left over by an install that crashed before the marker
+    try:
+        partial.rename(entry)
+    except OSError:  # another install finished first; its copy is as good as ours
+        shutil.rmtree(partial, ignore_errors=True)
+    return libs
+
+
+# --- services --------------------------------------------------------------------------------------
+
+
+class _Service:
+    """How to configure, start and probe one local server; ``LocalStack`` runs the process."""
+
+    name = ""
+    executable = ""
+    install_hint = ""
+    start_timeout = 60.0
+    stop_timeout = 10.0
+
+    def __init__(self, settings: Settings, home: Path) -> None:
+        self.settings = settings
+        self.home = home
+        self.host = connect_host(settings.bind_host)
+
+    @property
+    def directory(self) -> Path:
+        return self.home / self.name
+
+    def ports(self) -> list[tuple[int, str]]:
+        """The ports it listens on, each with the setting that moves it."""
+        raise NotImplementedError
+
+    def address(self) -> str:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise StackError for set-up problems found before anything starts."""
+        _require_executable(self.executable, self.install_hint)
+
+    def prepare(self) -> list[str]:
+        """Write the configuration and return the command line."""
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        """Ready for use; stricter than ``answers`` where a server needs time to settle."""
+        return self.answers()
+
+
+class _Kafka(_Service):
+    name = "kafka"
+    executable = "java"
+    install_hint = _JAVA_HINT
+    stop_timeout = 30.0  # a clean KRaft shutdown takes a few seconds
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [
+            (self.settings.kafka_port, "DEPTPULSE_KAFKA_BOOTSTRAP_SERVERS"),
+            (self.settings.kafka_controller_port, "DEPTPULSE_KAFKA_CONTROLLER_PORT"),
+        ]
+
+    def address(self) -> str:
+        return self.settings.kafka_bootstrap_servers
+
+    def check(self) -> None:
+        super().check()
+        if self.settings.kafka_home is not None:
+            _kafka_home_jars(self.settings.kafka_home)
+        elif not (cached_kafka_jars(self.settings).parent / _COMPLETE_MARKER).exists():
+            _require_executable("mvn", _MAVEN_HINT)
+
+    def server_properties(self) -> str:
+        settings, host = self.settings, self.host
+        return "\n".join(
+            [
+                "# Written by `deptpulse stack up` from deptpulse settings; edits are overwritten.",
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@{host}:{settings.kafka_controller_port}",
+                f"listeners=PLAINTEXT://{settings.bind_host}:{settings.kafka_port},"
+                f"CONTROLLER://{settings.bind_host}:{settings.kafka_controller_port}",
+                f"advertised.listeners=PLAINTEXT://{host}:{settings.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={self.directory / 'data'}",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "",
+            ]
+        )
+
+    def prepare(self) -> list[str]:
+        java = [
+            "java",
+            "-Xmx512m",
+            f"-Dlog4j2.configurationFile={self.directory / 'log4j2.xml'}",
+            "-cp",
+            f"{install_kafka(self.settings)}/*",
+        ]
+        properties = self.directory / "server.properties"
+        (self.directory / "data").mkdir(parents=True, exist_ok=True)
+        properties.write_text(self.server_properties())
+        shutil.copyfile(KAFKA_LOG4J, self.directory / "log4j2.xml")
+        self._format_storage(java, properties)
+        return [*java, "kafka.Kafka", str(properties)]
+
+    def _format_storage(self, java: list[str], properties: Path) -> None:
+        # Once only: formatting again would give the broker a new cluster id and lose the data.
+        if (self.directory / "data" / "meta.properties").exists():
+            return
+        cluster_id = _run([*java, "kafka.tools.StorageTool", "random-uuid"], "Kafka random-uuid").strip()
+        _run(
+            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
+            "Kafka format",
+        )
+
+    def answers(self) -> bool:
+        # Connect first: while nothing listens, kafka-python would spend its whole bootstrap timeout.
+        host, port = self.settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)
+        return accepts_connections(host, int(port)) and kafka_answers(self.settings)
+
+
+class _Prometheus(_Service):
+    name = "prometheus"
+    executable = "prometheus"
+    install_hint = "install it with: apt-get install prometheus"
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.settings.prometheus_port, "DEPTPULSE_PROMETHEUS_PORT")]
+
+    def address(self) -> str:
+        return f"http://{self.host}:{self.settings.prometheus_port}"
+
+    def prepare(self) -> list[str]:
+        (self.directory / "data").mkdir(parents=True, exist_ok=True)
+        config = self.directory / "prometheus.yml"
+        config.write_text(render_prometheus_config(self.settings))
+        return [
+            self.executable,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.directory / 'data'}",
+            f"--web.listen-address={self.settings.bind_host}:{self.settings.prometheus_port}",
+            "--web.enable-lifecycle",
+        ]
+
+    def answers(self) -> bool:
+        return _http_get(f"{self.address()}/-/ready") is not None
+
+    def ready(self) -> bool:
+        """Its self-scrape is up; when Alertmanager runs, it is scraped and discovered as well."""
+        jobs_up = self._jobs_up()
+        if "prometheus" not in jobs_up:
+            return False
+        alertmanager = f"{self.host}:{self.settings.alertmanager_port}"
+        if _http_get(f"http://{alertmanager}/-/ready") is None:
+            return True  # not part of this stack run: nothing more to wait for
+        return "alertmanager" in jobs_up and self._discovered(alertmanager)
+
+    def _jobs_up(self) -> set[str]:
+        targets = _http_json(f"{self.address()}/api/v1/targets?state=active") or {"activeTargets": []}
+        return {target["labels"]["job"] for target in targets["activeTargets"] if target["health"] == "up"}
+
+    def _discovered(self, alertmanager: str) -> bool:
+        found = _http_json(f"{self.address()}/api/v1/alertmanagers") or {"activeAlertmanagers": []}
+        return any(alertmanager in entry["url"] for entry in found["activeAlertmanagers"])
+
+
+class _Alertmanager(_Service):
+    name = "alertmanager"
+    executable = "prometheus-alertmanager"
+    install_hint = "install it with: apt-get install prometheus-alertmanager"
+    start_timeout = 30.0
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.settings.alertmanager_port, "DEPTPULSE_ALERTMANAGER_PORT")]
+
+    def address(self) -> str:
+        return f"http://{self.host}:{self.settings.alertmanager_port}"
+
+    def prepare(self) -> list[str]:
+        (self.directory / "data").mkdir(parents=True, exist_ok=True)
+        return [
+            self.executable,
+            f"--config.file={ALERTMANAGER_CONFIG}",
+            f"--storage.path={self.directory / 'data'}",
+            f"--web.listen-address={self.settings.bind_host}:{self.settings.alertmanager_port}",
+            "--cluster.listen-address=",  # a single instance: no gossip port
+        ]
+
+    def answers(self) -> bool:
+        return _http_get(f"{self.address()}/-/ready") is not None
+
+
+def render_prometheus_config(settings: Settings, source: Path = PROMETHEUS_CONFIG) -> str:
+    """deploy/prometheus/prometheus.yml with the configured ports and absolute rule-file paths."""
+    config = yaml.safe_load(source.read_text())
+    host = connect_host(settings.bind_host)
+    ports = {
+        "prometheus": settings.prometheus_port,
+        "alertmanager": settings.alertmanager_port,
+        "deptpulse-worker": settings.worker_port,
+        "deptpulse-gateway": settings.gateway_port,
+    }
+    for job in config["scrape_configs"]:
+        if job["job_name"] in ports:
+            job["static_configs"] = [{"targets": [f"{host}:{ports[job['job_name']]}"]}]
+    alertmanager_targets = [{"targets": [f"{host}:{settings.alertmanager_port}"]}]
+    config["alerting"] = {"alertmanagers": [{"static_configs": alertmanager_targets}]}
+    config["rule_files"] = [str(source.parent / pattern) for pattern in config.get("rule_files") or []]
+    rendered: str = yaml.safe_dump(config, sort_keys=False)
+    return f"# Generated by `deptpulse stack up` from {source}; edit that file instead.\n{rendered}"
+
+
+def clickhouse_status(settings: Settings) -> ServiceStatus:
+    """Embedded chdb (its path; not opened: a process may hold one chdb path only) or the server."""
+    if settings.clickhouse_url is None:
+        return ServiceStatus("clickhouse", f"chdb {settings.chdb_path}", None, None)
+    url = urlsplit(settings.clickhouse_url.get_secret_value())
+    netloc = f"{url.username}@{url.hostname}" if url.username else str(url.hostname)
+    address = f"{url.scheme}://{netloc}{f':{url.port}' if url.port else ''}{url.path}"
+    return ServiceStatus(
+        "clickhouse", address, None, _http_get(f"{url.scheme}://{url.netloc}/ping") is not None
+    )
+
+
+# --- the stack -------------------------------------------------------------------------------------
+
+
+class LocalStack:
+    """Starts, stops and reports the local services under ``settings.home``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home.expanduser().resolve()
+        services = (
+            _Kafka(settings, self.home),
+            _Alertmanager(settings, self.home),
+            _Prometheus(settings, self.home),
+        )
+        self.services: dict[str, _Service] = {service.name: service for service in services}
+        # Processes this instance started, so that stopping them also settles their Popen objects.
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def install_kafka(self) -> Path:
+        """Resolve the Kafka jars (once per pom.xml) and return their directory."""
+        return install_kafka(self.settings)
+
+    def up(self, services: Iterable[str] = SERVICES) -> list[StartResult]:
+        """Start the services that are not running yet; checks every one before starting any."""
+        wanted = self._select(services)
+        self._check_distinct_ports()
+        to_start = [service for service in wanted if self.pid(service.name) is None]
+        for service in to_start:
+            service.check()
+            self._check_ports(service)
+        results = []
+        for service in wanted:
+            pid = self.pid(service.name)
+            if pid is not None:
+                results.append(StartResult(service.name, pid, already_running=True, seconds=0.0))
+            else:
+                results.append(self._start(service))
+        return results
+
+    def down(self, services: Iterable[str] = SERVICES) -> list[str]:
+        """Stop our running services (SIGTERM, then SIGKILL); returns the names it stopped."""
+        stopped = []
+        for service in reversed(self._select(services)):
+            pid = self.pid(service.name)
+            if pid is not None:
+                self._stop(service, pid)
+                stopped.append(service.name)
+            self._pid_file(service.name).unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        """Each service: address, pid (when we run it) and whether it answers."""
+        rows = [
+            ServiceStatus(service.name, service.address(), self.pid(service.name), service.answers())
+            for service in self._select(SERVICES)
+        ]
+        return [*rows, clickhouse_status(self.settings)]
+
+    def pid(self, name: str) -> int | None:
+        """The pid of our running ``name`` service, or None (stale pid files are ignored)."""
+        pid_file = self._pid_file(name)
+        try:
+            pid = int(pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+        # The pid may have been reused by an unrelated process: ours mention our home directory.
+        if process_is_running(pid) and f"{self.home}{os.sep}" in _command_line(pid):
+            return pid
+        return None
+
+    def log(self, name: str) -> Path:
+        return self.home / "logs" / f"{name}.log"
+
+    def _pid_file(self, name: str) -> Path:
+        return self.home / "run" / f"{name}.pid"
+
+    def _select(self, names: Iterable[str]) -> list[_Service]:
+        names = set(names)
+        unknown = names - set(SERVICES)
+        if unknown:
+            raise StackError(
+                f"unknown service(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}"
+            )
+        return [self.services[name] for name in SERVICES if name in names]
+
+    def _check_distinct_ports(self) -> None:
+        settings_of_port: dict[int, str] = {}
+        for service in self.services.values():
+            for port, setting in service.ports():
+                if port in settings_of_port:
+                    raise StackError(
+                        f"{settings_of_port[port]} and {setting} both use port {port}; give each its own"
+                    )
+                settings_of_port[port] = setting
+
+    def _check_ports(self, service: _Service) -> None:
+        bind_host = self.settings.bind_host or "0.0.0.0"
+        for port, setting in service.ports():
+            if not port_is_free(bind_host, port):
+                raise StackError(
+                    f"port {port} ({service.name}) is already in use by another process; "
+                    f"stop that process or set {setting} to a free port"
+                )
+
+    def _start(self, service: _Service) -> StartResult:
+        started = time.monotonic()
+        argv = service.prepare()
+        log = self.log(service.name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._pid_file(service.name).parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as output:
+            # A session of its own: the server outlives this command and ignores its Ctrl-C.
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._children[process.pid] = process
+        self._pid_file(service.name).write_text(f"{process.pid}\n")
+
+        def exited() -> str | None:
+            if process.poll() is None:
+                return None
+            return f"exited during start-up (exit code {process.returncode})"
+
+        try:
+            _wait_until(service.ready, service.start_timeout, exited)
+        except StackError as error:
+            self.down([service.name])
+            raise StackError(
+                f"{service.name} did not start: {error}; last lines of {log}:\n{_log_tail(log)}"
+            ) from None
+        return StartResult(
+            service.name, process.pid, already_running=False, seconds=time.monotonic() - started
+        )
+
+    def _stop(self, service: _Service, pid: int) -> None:
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + service.stop_timeout
+        while process_is_running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process_is_running(pid):
+            _signal_group(pid, signal.SIGKILL)
+            while process_is_running(pid):
+                time.sleep(0.05)
+        child = self._children.pop(pid, None)
+        if child is not None:
+            child.wait()  # already reaped; records the exit so Popen does not warn about a live child
+        self._wait_ports_free(service)
+
+    def _wait_ports_free(self, service: _Service, timeout: float = 5.0) -> None:
+        bind_host = self.settings.bind_host or "0.0.0.0"
+        deadline = time.monotonic() + timeout
+        for port, _setting in service.ports():
+            while not port_is_free(bind_host, port):
+                if time.monotonic() > deadline:
+                    raise StackError(f"port {port} still in use after stopping {service.name}")
+                time.sleep(0.1)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    # Each server leads its own session (start_new_session), so its group id is its pid.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)
