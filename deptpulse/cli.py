@@ -110,6 +110,20 @@ def stack_status(ctx: click.Context) -> None:
     Console().print(table)
 
 
+# --- deptpulse demo: the main job -------------------------------------------------------------------
+
+
+@main.command("demo")
+@click.option("--keep-running", is_flag=True, help="Leave the services the demo started running.")
+@click.pass_context
+def demo(ctx: click.Context, keep_running: bool) -> None:
+    """Run the main job end to end on the local stack, then stop what it started."""
+    from deptpulse.demo import Demo
+
+    with stack_errors():
+        Demo(settings_of(ctx), Console(), keep_running=keep_running).run()
+
+
 # --- deptpulse gateway: authenticated HTTP ingestion into Kafka -----------------------------------
 
 
