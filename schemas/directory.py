@@ -42,7 +42,16 @@ def _seconds(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[int, BeforeValidator(_seconds), Field(gt=0)]
+# The JSON Schema shows what YAML may hold (seconds or '4h'); the constraint sits before the validator
+# so pydantic emits `exclusiveMinimum` (after it, it emitted a non-standard `gt`).
+Seconds = Annotated[
+    int,
+    Field(gt=0),
+    BeforeValidator(
+        _seconds,
+        json_schema_input_type=Annotated[int, Field(gt=0)] | Annotated[str, Field(pattern=_DURATION.pattern)],
+    ),
+]
 
 
 class _Model(BaseModel):
@@ -86,7 +95,15 @@ class Calendar(_Model):
     timezone: str
     working_hours: dict[
         Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-        Annotated[list[WorkingInterval], BeforeValidator(_intervals)],
+        Annotated[
+            list[WorkingInterval],
+            BeforeValidator(
+                _intervals,
+                json_schema_input_type=list[
+                    Annotated[str, Field(pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")] | WorkingInterval
+                ],
+            ),
+        ],
     ]
     holidays: list[date] = Field(default_factory=list)
 

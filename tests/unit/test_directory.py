@@ -1,0 +1,249 @@
+"""The department directory: the example loads; a bad directory is a DirectoryError naming the field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from deptpulse.settings import EXAMPLE_DIRECTORY
+from schemas.directory import Directory, DirectoryError, UnmappedValue, load_directory
+from schemas.events import parse_event
+
+pytestmark = pytest.mark.unit
+
+EXAMPLE = load_directory(EXAMPLE_DIRECTORY)
+
+
+def department(department_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": department_id,
+        "name": department_id.upper(),
+        "head": {"name": "Head", "email": f"head@{department_id}.example.com"},
+        "calendar": {"timezone": "Europe/Berlin", "working_hours": {"mon": ["09:00-17:00"]}},
+        **extra,
+    }
+
+
+MINIMAL: dict[str, Any] = {
+    "organisation": "Tiny Corp",
+    "departments": [
+        department(
+            "it",
+            services=[{"id": "it.access", "name": "Access", "sla": {"P1": {"first_response": "15m", "resolution": "2h"}}}],
+            default_sla={"P1": {"first_response": 1800, "resolution": "4h"}, "P3": {"first_response": "4h", "resolution": "3d"}},
+            mappings=[{"source": "jira-sm", "field": "project", "values": ["ITSD"]}],
+        ),
+        department("hr", mappings=[{"source": "jira-sm", "field": "project", "values": ["HRSD"]}]),
+    ],
+}  # fmt: skip
+
+
+def write(tmp_path: Path, content: Any) -> Path:
+    path = tmp_path / "org.yaml"
+    text = content if isinstance(content, str) else yaml.safe_dump(content, allow_unicode=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def edited(change: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(MINIMAL)
+    change(raw)
+    return raw
+
+
+def test_the_example_directory_loads() -> None:
+    assert EXAMPLE.organisation == "Example Corp"
+    assert EXAMPLE.department_ids() == [
+        "it", "hr", "finance", "facilities", "legal", "procurement", "sales", "engineering",
+    ]  # fmt: skip
+    assert EXAMPLE.resolve("jira-sm", "project", "ITSD") == "it"
+    assert EXAMPLE.resolve("servicenow", "assignment_group", "HR Case Management") == "hr"
+    assert EXAMPLE.has_service("it.access")
+    assert EXAMPLE.policy_for("it").csat_min_sample == 10
+
+
+def test_the_minimal_directory_loads(tmp_path: Path) -> None:
+    directory = load_directory(write(tmp_path, MINIMAL))
+    assert directory.department_ids() == ["it", "hr"]
+    target = directory.sla_target("it", "it.access", "P1")
+    assert target is not None
+    assert (target.first_response, target.resolution, target.clock) == (900, 7200, "business")
+
+
+BAD_DIRECTORIES: list[tuple[Any, str, str]] = [
+    (
+        lambda raw: raw["departments"][0]["calendar"].update(timezone="Mars/Olympus_Mons"),
+        "departments.0.calendar.timezone",
+        "unknown timezone 'Mars/Olympus_Mons'",
+    ),
+    (
+        lambda raw: raw["departments"][1].update(id="it"),
+        "directory",
+        "duplicate department id 'it'",
+    ),
+    (
+        lambda raw: raw["departments"][0]["calendar"]["working_hours"].update(mon=["17:00-09:00"]),
+        "departments.0.calendar.working_hours.mon.0",
+        "working hours end 09:00:00 must be after start 17:00:00",
+    ),
+    (
+        lambda raw: raw["departments"][0]["default_sla"]["P1"].update(first_response="4 hours"),
+        "departments.0.default_sla.P1.first_response",
+        "invalid duration '4 hours'",
+    ),
+    (
+        lambda raw: raw["departments"][0]["default_sla"]["P1"].update(resolution=0),
+        "departments.0.default_sla.P1.resolution",
+        "Input should be greater than 0",
+    ),
+    (
+        lambda raw: raw["departments"][1]["mappings"][0].update(values=["ITSD"]),
+        "directory",
+        "('jira-sm', 'project', 'ITSD') is mapped to both 'it' and 'hr'",
+    ),
+    (
+        lambda raw: raw["departments"][1].update(services=[{"id": "it.access", "name": "Access again"}]),
+        "directory",
+        "duplicate service ids ['it.access']",
+    ),
+    (
+        lambda raw: raw["departments"][0]["head"].update(email="not-an-address"),
+        "departments.0.head.email",
+        "String should match pattern",
+    ),
+    (
+        lambda raw: raw["departments"][0].update(colour="blue"),
+        "departments.0.colour",
+        "Extra inputs are not permitted",
+    ),
+    (
+        lambda raw: raw["departments"][0].update(id="IT Department"),
+        "departments.0.id",
+        "String should match pattern",
+    ),
+    (
+        lambda raw: raw["departments"][0]["default_sla"].update(P5={"first_response": 60, "resolution": 60}),
+        "departments.0.default_sla.P5.[key]",
+        "Input should be 'P1', 'P2', 'P3' or 'P4'",
+    ),
+    (lambda raw: raw.update(departments=[]), "departments", "List should have at least 1 item"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"), BAD_DIRECTORIES, ids=[row[2] for row in BAD_DIRECTORIES]
+)
+def test_bad_directories_name_the_field(tmp_path: Path, change: Any, field: str, message: str) -> None:
+    path = write(tmp_path, edited(change))
+    with pytest.raises(DirectoryError) as caught:
+        load_directory(path)
+    assert str(caught.value).startswith(f"invalid directory {path}: ")
+    assert f"{field}: " in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(
+        DirectoryError, match=r"cannot read directory .*nope\.yaml: No such file or directory"
+    ):
+        load_directory(tmp_path / "nope.yaml")
+
+
+def test_bad_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "organisation: Tiny\ndepartments: [unclosed\n")
+    with pytest.raises(DirectoryError, match=r"directory .*org\.yaml is not valid YAML"):
+        load_directory(path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(DirectoryError, match=r"directory: Input should be a valid dictionary"):
+        load_directory(write(tmp_path, ""))
+
+
+@pytest.mark.parametrize(
+    ("duration", "seconds"), [(90, 90), ("45s", 45), ("30m", 1800), ("1.5h", 5400), ("2d", 172800)]
+)
+def test_durations(tmp_path: Path, duration: Any, seconds: int) -> None:
+    raw = edited(lambda raw: raw["departments"][0]["default_sla"]["P3"].update(first_response=duration))
+    target = load_directory(write(tmp_path, raw)).sla_target("it", None, "P3")
+    assert target is not None
+    assert target.first_response == seconds
+
+
+@pytest.mark.parametrize(
+    ("provider", "service", "priority", "first_response"),
+    [
+        ("it", "it.access", "P1", 15 * 60),  # the service's own target
+        ("it", "it.hardware", "P1", 30 * 60),  # the service has no P1: the department default
+        ("it", None, "P2", 60 * 60),  # no service: the department default
+        ("it", "it.nonexistent", "P3", 4 * 3600),  # unknown service: the department default
+        ("hr", "it.access", "P2", 2 * 3600),  # another department's service does not apply
+        ("hr", "hr.payroll", "P3", 4 * 3600),  # the service (4h) over the department default (1d)
+        ("engineering", "engineering.platform", "P1", 15 * 60),
+    ],
+)
+def test_sla_target_precedence(
+    provider: str, service: str | None, priority: str, first_response: int
+) -> None:
+    target = EXAMPLE.sla_target(provider, service, priority)
+    assert target is not None
+    assert target.first_response == first_response
+
+
+def test_sla_target_without_a_priority_or_a_default() -> None:
+    assert EXAMPLE.sla_target("it", "it.access", None) is None
+    assert EXAMPLE.sla_target("hr", None, "P1") is None  # HR has no P1 target
+    with pytest.raises(KeyError, match="unknown department 'marketing'"):
+        EXAMPLE.sla_target("marketing", None, "P2")
+
+
+def test_service_sla_on_a_calendar_clock() -> None:
+    target = EXAMPLE.sla_target("it", "it.outage", "P1")
+    assert target is not None
+    assert target.clock == "calendar"
+
+
+def test_a_department_with_a_chinese_display_name(tmp_path: Path) -> None:
+    raw = edited(
+        lambda raw: raw["departments"][1].update(
+            name="人力资源部",
+            locale="zh",
+            head={"name": "王芳", "email": "wang.fang@example.com"},
+            calendar={"timezone": "Asia/Shanghai", "working_hours": {"mon": ["09:00-12:00", "13:30-18:00"]}},
+            mappings=[{"source": "hr-survey", "field": "department", "values": ["人力资源部", "HR"]}],
+        )
+    )
+    directory = load_directory(write(tmp_path, raw))
+    hr = directory.department("hr")
+    assert (hr.name, hr.locale, hr.head.name) == ("人力资源部", "zh", "王芳")
+    assert [(i.start.isoformat(), i.end.isoformat()) for i in hr.calendar.working_hours["mon"]] == [
+        ("09:00:00", "12:00:00"),
+        ("13:30:00", "18:00:00"),
+    ]
+    assert directory.resolve("hr-survey", "department", "人力资源部") == "hr"
+    event = parse_event(
+        '{"schema_version": 1, "event_type": "survey.answered", "event_id": "hr-survey:1:q", '
+        '"occurred_at": "2026-03-02T09:15:00+08:00", "source": "hr-survey", "provider_department": "hr", '
+        '"customer_department": "it", "score": 9, "comment": "很好"}',
+        directory,
+    )
+    assert event.comment == "很好"
+    assert EXAMPLE.department("hr").name == "人力资源部"
+
+
+def test_unmapped_value_names_the_value_and_the_mapping() -> None:
+    with pytest.raises(UnmappedValue) as caught:
+        EXAMPLE.resolve("jira-sm", "project", "MKT")
+    assert str(caught.value) == "no department mapping for jira-sm field 'project' value 'MKT'"
+    assert (caught.value.source, caught.value.field, caught.value.value) == ("jira-sm", "project", "MKT")
+
+
+def test_department_alert_policy_falls_back_to_the_organisation() -> None:
+    raw = edited(lambda raw: raw["departments"][0].update(alert_policy={"csat_min_sample": 3}))
+    directory = Directory.model_validate(raw)
+    assert directory.policy_for("it").csat_min_sample == 3
+    assert directory.policy_for("hr").csat_min_sample == 10
