@@ -1,0 +1,924 @@
+"""Grafana dashboards as code, and the provisioning that loads them.
+
+Four dashboards (uids in :mod:`schemas.observability.names`): the department scorecard (templated by
+``$provider_department``), the provider x customer matrix, SLA and response times, and pipeline
+health. Every panel queries Prometheus (datasource uid ``prometheus``); the ClickHouse datasource
+(uid ``clickhouse``, plugin ``grafana-clickhouse-datasource``) is provisioned for ad-hoc queries of
+the facts. Colour thresholds use the organisation's default alert policy; a department's own
+targets are plotted from the ``deptpulse:policy_*`` series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.directory import AlertPolicy, Directory
+from schemas.observability import names
+from schemas.observability.names import OVERALL_CUSTOMER, WINDOWS
+from schemas.observability.render import notice
+from schemas.observability.rules import BURN_RATE_TIERS, BurnRateTier
+
+DATASOURCE = {"type": "prometheus", "uid": names.PROMETHEUS_DATASOURCE_UID}
+GRID_WIDTH = 24
+SCHEMA_VERSION = 39  # Grafana 11
+PROVIDER_VAR = "$provider_department"
+WINDOW_VAR = "$window"
+Thresholds = Sequence[tuple[str, float | None]]  # (colour, from value); the first from None
+
+
+@dataclass(frozen=True)
+class DashboardOptions:
+    """Where Grafana finds its datasources and dashboards; defaults match deploy/compose."""
+
+    prometheus_url: str = "http://127.0.0.1:19090"
+    clickhouse_host: str = "127.0.0.1"
+    clickhouse_port: int = 8123
+    clickhouse_protocol: str = "http"
+    clickhouse_user: str = "deptpulse"
+    clickhouse_database: str = "deptpulse"
+    clickhouse_password_env: str = "DEPTPULSE_CLICKHOUSE_PASSWORD"  # read by Grafana at start-up
+    dashboards_path: str = "/var/lib/grafana/dashboards"  # where compose mounts deploy/grafana/dashboards
+
+
+# --- panels ------------------------------------------------------------------------------------------
+
+
+class _Layout:
+    """Hands out panel ids and grid positions, left to right, wrapping at Grafana's 24 columns."""
+
+    def __init__(self) -> None:
+        self.next_id = 1
+        self.x = 0
+        self.y = 0
+        self.row_height = 0
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def place(self, width: int, height: int) -> dict[str, int]:
+        if self.x + width > GRID_WIDTH:
+            self.newline()
+        position = {"h": height, "w": width, "x": self.x, "y": self.y}
+        self.x += width
+        self.row_height = max(self.row_height, height)
+        return position
+
+    def newline(self) -> None:
+        self.y += self.row_height
+        self.x, self.row_height = 0, 0
+
+    def row(self, title: str) -> dict[str, Any]:
+        if self.x:
+            self.newline()
+        panel = {
+            "id": self._id(),
+            "type": "row",
+            "title": title,
+            "collapsed": False,
+            "gridPos": self.place(GRID_WIDTH, 1),
+            "panels": [],
+        }
+        self.newline()
+        return panel
+
+    def panel(
+        self,
+        kind: str,
+        title: str,
+        targets: list[dict[str, Any]],
+        size: tuple[int, int],
+        *,
+        description: str = "",
+        unit: str | None = None,
+        thresholds: Thresholds | None = None,
+        decimals: int | None = None,
+        options: dict[str, Any] | None = None,
+        custom: dict[str, Any] | None = None,
+        transformations: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        defaults: dict[str, Any] = {}
+        if unit:
+            defaults["unit"] = unit
+        if decimals is not None:
+            defaults["decimals"] = decimals
+        if thresholds:
+            defaults["thresholds"] = {
+                "mode": "absolute",
+                "steps": [{"color": color, "value": value} for color, value in thresholds],
+            }
+            defaults["color"] = {"mode": "thresholds"}
+        if custom:
+            defaults["custom"] = custom
+        panel: dict[str, Any] = {
+            "id": self._id(),
+            "type": kind,
+            "title": title,
+            "description": description,
+            "datasource": DATASOURCE,
+            "gridPos": self.place(*size),
+            "targets": [dict(target, refId=chr(ord("A") + i)) for i, target in enumerate(targets)],
+            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "options": options or {},
+        }
+        if transformations:
+            panel["transformations"] = transformations
+        return panel
+
+
+def _target(expr: str, legend: str = "", *, instant: bool = False) -> dict[str, Any]:
+    target: dict[str, Any] = {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend}
+    if instant:
+        target.update(instant=True, range=False, format="table")
+    else:
+        target.update(instant=False, range=True, format="time_series")
+    return target
+
+
+def _below_target(target: float) -> Thresholds:
+    return [("red", None), ("green", target)]
+
+
+_SEVERITY_COLOURS = {"page": "red", "ticket": "orange", "info": "blue"}
+
+
+def _factor(tier: BurnRateTier) -> float:
+    return tier.factor
+
+
+_STAT = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}, "colorMode": "value"}
+_CELL_COLOURS = {"cellOptions": {"type": "color-background"}, "align": "center"}
+
+
+def _window_variable() -> dict[str, Any]:
+    return _custom_variable("window", "Window", [(w, w) for w in WINDOWS], current="7d")
+
+
+def _custom_variable(
+    name: str, label: str, options: list[tuple[str, str]], current: str, *, include_all: bool = False
+) -> dict[str, Any]:
+    """A custom variable; ``options`` are (text, value), written as Grafana's 'text : value' list."""
+
+    def escape(text: str) -> str:
+        return text.replace(",", "\\,")
+
+    selected = next(text for text, value in options if value == current) if current != "$__all" else "All"
+    variable: dict[str, Any] = {
+        "type": "custom",
+        "name": name,
+        "label": label,
+        "query": ",".join(f"{escape(text)} : {value}" if text != value else value for text, value in options),
+        "current": {"text": selected, "value": current},
+        "options": [{"text": text, "value": value, "selected": value == current} for text, value in options],
+        "multi": include_all,
+        "includeAll": include_all,
+        "hide": 0,
+    }
+    if include_all:
+        variable["allValue"] = ".+"
+    return variable
+
+
+def _department_options(directory: Directory) -> list[tuple[str, str]]:
+    return [(department.name, department.id) for department in directory.departments]
+
+
+def _dashboard(
+    directory: Directory,
+    uid: str,
+    title: str,
+    description: str,
+    panels: list[dict[str, Any]],
+    variables: list[dict[str, Any]],
+    time_from: str,
+) -> dict[str, Any]:
+    return {
+        "__generated": notice(directory.organisation),
+        "uid": uid,
+        "title": title,
+        "description": f"{description} {notice(directory.organisation)}",
+        "tags": ["deptpulse", "generated"],
+        "editable": False,
+        "graphTooltip": 1,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "timezone": "browser",
+        "refresh": "1m",
+        "time": {"from": time_from, "to": "now"},
+        "templating": {"list": variables},
+        "annotations": {"list": []},
+        "links": [
+            {
+                "type": "dashboards",
+                "tags": ["deptpulse"],
+                "asDropdown": True,
+                "title": "deptpulse",
+                "includeVars": True,
+                "keepTime": True,
+            }
+        ],
+        "panels": panels,
+    }
+
+
+# --- the department scorecard -----------------------------------------------------------------------
+
+
+def _overall(metric: str) -> str:
+    return (
+        f'{metric}{{provider_department="{PROVIDER_VAR}",customer_department="{OVERALL_CUSTOMER}",'
+        f'window="{WINDOW_VAR}"}}'
+    )
+
+
+def _per_customer(metric: str) -> str:
+    return (
+        f'{metric}{{provider_department="{PROVIDER_VAR}",customer_department!="{OVERALL_CUSTOMER}",'
+        f'window="{WINDOW_VAR}"}}'
+    )
+
+
+def _policy(metric: str) -> str:
+    return f'{metric}{{provider_department="{PROVIDER_VAR}"}}'
+
+
+def scorecard(directory: Directory) -> dict[str, Any]:
+    policy: AlertPolicy = directory.alert_policy
+    layout = _Layout()
+    backlog = (
+        "deptpulse_requests_awaiting_first_response_past_target"
+        f'{{provider_department="{PROVIDER_VAR}",customer_department!="{OVERALL_CUSTOMER}"}}'
+    )
+    stat_size = (3, 4)
+    panels = [
+        layout.row(f"${{provider_department:text}}: every internal customer, last {WINDOW_VAR}"),
+        layout.panel(
+            "stat",
+            "CSAT average",
+            [_target(_overall("deptpulse_csat_average"))],
+            stat_size,
+            description="Mean answer, 1 to 5.",
+            decimals=2,
+            thresholds=_below_target(policy.csat_target),
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Satisfied share",
+            [_target(_overall("deptpulse_satisfied_share"))],
+            stat_size,
+            description="Share of answers 4 or 5 of 5.",
+            unit="percentunit",
+            decimals=1,
+            thresholds=_below_target(policy.satisfied_share_target),
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Satisfied share, 95% lower bound",
+            [_target(_overall("deptpulse_satisfied_share_lower_bound"))],
+            stat_size,
+            description="Wilson lower bound: low when answers are few.",
+            unit="percentunit",
+            decimals=1,
+            thresholds=_below_target(policy.satisfied_share_target),
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Answers",
+            [_target(_overall("deptpulse_csat_responses"))],
+            stat_size,
+            description="CSAT answers in the window; alerts wait for the policy's minimum.",
+            decimals=0,
+            thresholds=_below_target(policy.csat_min_sample),
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Internal NPS",
+            [_target(_overall("deptpulse_nps"))],
+            stat_size,
+            decimals=0,
+            thresholds=_below_target(policy.nps_target),
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "SLA attainment",
+            [_target(_overall("deptpulse_sla_attainment_ratio"))],
+            stat_size,
+            description="Share of requests that met their SLA targets.",
+            unit="percentunit",
+            decimals=1,
+            thresholds=_below_target(policy.sla_attainment_target),
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "First response p90",
+            [_target(_overall("deptpulse_first_response_p90_business_seconds"))],
+            stat_size,
+            description="In business time of the department's calendar.",
+            unit="s",
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Waiting past first-response target",
+            [_target(f"sum({backlog})")],
+            stat_size,
+            decimals=0,
+            thresholds=[("green", None), ("orange", 1), ("red", 3)],
+            options=_STAT,
+        ),
+        layout.row("Trends"),
+        layout.panel(
+            "timeseries",
+            "Satisfied share vs target",
+            [
+                _target(_overall("deptpulse_satisfied_share"), "satisfied share"),
+                _target(_overall("deptpulse_satisfied_share_lower_bound"), "95% lower bound"),
+                _target(_policy(names.POLICY_SATISFIED_SHARE_TARGET), "target"),
+            ],
+            (12, 8),
+            unit="percentunit",
+            custom={"lineWidth": 2},
+        ),
+        layout.panel(
+            "timeseries",
+            "SLA attainment vs target",
+            [
+                _target(_overall("deptpulse_sla_attainment_ratio"), "attainment"),
+                _target(_policy(names.POLICY_SLA_ATTAINMENT_TARGET), "target"),
+            ],
+            (12, 8),
+            unit="percentunit",
+            custom={"lineWidth": 2},
+        ),
+        layout.panel(
+            "timeseries",
+            "SLA error budget burn rate",
+            [
+                _target(
+                    f'{names.sla_burn_rate(tier.long_window)}{{provider_department="{PROVIDER_VAR}"}}',
+                    f"{tier.long_window} (alert above {tier.factor:g}x)",
+                )
+                for tier in BURN_RATE_TIERS
+            ],
+            (12, 8),
+            description="1 = spending the error budget exactly over 28 days.",
+            thresholds=[("green", None)]
+            + [
+                (_SEVERITY_COLOURS[tier.severity], tier.factor)
+                for tier in sorted(BURN_RATE_TIERS, key=_factor)
+            ],
+            custom={"thresholdsStyle": {"mode": "line"}},
+        ),
+        layout.panel(
+            "timeseries",
+            "First response p90 by internal customer",
+            [
+                _target(
+                    _per_customer("deptpulse_first_response_p90_business_seconds"), "{{customer_department}}"
+                )
+            ],
+            (12, 8),
+            unit="s",
+        ),
+        layout.row("By internal customer"),
+        layout.panel(
+            "table",
+            f"Internal customers, last {WINDOW_VAR}",
+            [_target(_per_customer(metric), instant=True) for metric, _ in _CUSTOMER_COLUMNS],
+            (16, 10),
+            description="One row per customer department. Answers below the policy minimum make "
+            "the shares noisy: compare the lower bound.",
+            transformations=[
+                {"id": "merge", "options": {}},
+                {
+                    "id": "organize",
+                    "options": {
+                        "excludeByName": {
+                            "Time": True,
+                            "provider_department": True,
+                            "window": True,
+                            "job": True,
+                            "instance": True,
+                            "__name__": True,
+                        },
+                        "renameByName": {
+                            f"Value #{chr(ord('A') + i)}": column
+                            for i, (_, column) in enumerate(_CUSTOMER_COLUMNS)
+                        }
+                        | {"customer_department": "customer"},
+                    },
+                },
+            ],
+        ),
+        layout.panel(
+            "bargauge",
+            "Waiting past first-response target",
+            [_target(backlog, "{{customer_department}}", instant=True)],
+            (8, 10),
+            decimals=0,
+            thresholds=[("green", None), ("orange", 1), ("red", 3)],
+            options={
+                "orientation": "horizontal",
+                "displayMode": "basic",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
+        ),
+    ]
+    variables = [
+        _custom_variable(
+            "provider_department",
+            "Department",
+            _department_options(directory),
+            current=directory.departments[0].id,
+        ),
+        _window_variable(),
+    ]
+    return _dashboard(
+        directory,
+        names.SCORECARD_UID,
+        "deptpulse: department scorecard",
+        "How a department serves its internal customers: satisfaction, NPS, SLA and response times.",
+        panels,
+        variables,
+        "now-7d",
+    )
+
+
+_CUSTOMER_COLUMNS = [
+    ("deptpulse_satisfied_share", "satisfied share"),
+    ("deptpulse_satisfied_share_lower_bound", "lower bound"),
+    ("deptpulse_csat_responses", "answers"),
+    ("deptpulse_csat_average", "CSAT"),
+    ("deptpulse_nps", "NPS"),
+    ("deptpulse_sla_attainment_ratio", "SLA attainment"),
+    ("deptpulse_first_response_p90_business_seconds", "first response p90 (s)"),
+]
+
+
+# --- the provider x customer matrix ----------------------------------------------------------------
+
+
+def matrix(directory: Directory) -> dict[str, Any]:
+    policy = directory.alert_policy
+    layout = _Layout()
+
+    def grid(
+        title: str,
+        metric: str,
+        unit: str | None,
+        thresholds: Thresholds,
+        description: str,
+        decimals: int | None = None,
+    ) -> dict[str, Any]:
+        return layout.panel(
+            "table",
+            title,
+            [
+                _target(
+                    f'{metric}{{customer_department!="{OVERALL_CUSTOMER}",window="{WINDOW_VAR}"}}',
+                    instant=True,
+                )
+            ],
+            (12, 10),
+            description=f"Rows: provider department; columns: customer department. {description}",
+            unit=unit,
+            decimals=decimals,
+            thresholds=thresholds,
+            custom=_CELL_COLOURS,
+            transformations=[
+                {
+                    "id": "groupingToMatrix",
+                    "options": {
+                        "columnField": "customer_department",
+                        "rowField": "provider_department",
+                        "valueField": "Value",
+                        "emptyValue": "null",
+                    },
+                }
+            ],
+        )
+
+    panels = [
+        grid(
+            "Satisfied share, 95% lower bound",
+            "deptpulse_satisfied_share_lower_bound",
+            "percentunit",
+            _below_target(policy.satisfied_share_target),
+            "Conservative: few answers pull it down.",
+            0,
+        ),
+        grid(
+            "Satisfied share",
+            "deptpulse_satisfied_share",
+            "percentunit",
+            _below_target(policy.satisfied_share_target),
+            "Answers 4 or 5 of 5.",
+            0,
+        ),
+        grid(
+            "CSAT answers",
+            "deptpulse_csat_responses",
+            None,
+            _below_target(policy.csat_min_sample),
+            "Below the policy minimum, no alert fires.",
+            0,
+        ),
+        grid(
+            "SLA attainment",
+            "deptpulse_sla_attainment_ratio",
+            "percentunit",
+            _below_target(policy.sla_attainment_target),
+            "Requests that met their SLA targets.",
+            0,
+        ),
+        grid(
+            "First response p90 (business time)",
+            "deptpulse_first_response_p90_business_seconds",
+            "s",
+            [("green", None)],
+            "In the provider's business hours.",
+        ),
+        grid(
+            "Internal NPS",
+            "deptpulse_nps",
+            None,
+            _below_target(policy.nps_target),
+            "Promoters minus detractors, -100 to 100.",
+            0,
+        ),
+    ]
+    return _dashboard(
+        directory,
+        names.MATRIX_UID,
+        "deptpulse: internal-customer matrix",
+        "Every provider department against every customer department.",
+        panels,
+        [_window_variable()],
+        "now-24h",
+    )
+
+
+# --- SLA and response times ---------------------------------------------------------------------------
+
+
+def sla(directory: Directory) -> dict[str, Any]:
+    layout = _Layout()
+    providers = f'provider_department=~"{PROVIDER_VAR}"'
+    overall = f'{{{providers},customer_department="{OVERALL_CUSTOMER}",window="{WINDOW_VAR}"}}'
+    backlog = f'{{{providers},customer_department!="{OVERALL_CUSTOMER}"}}'
+    panels = [
+        layout.panel(
+            "timeseries",
+            f"SLA attainment, last {WINDOW_VAR}",
+            [_target(f"deptpulse_sla_attainment_ratio{overall}", "{{provider_department}}")],
+            (12, 8),
+            unit="percentunit",
+        ),
+        layout.panel(
+            "timeseries",
+            f"First response p90 (business time), last {WINDOW_VAR}",
+            [_target(f"deptpulse_first_response_p90_business_seconds{overall}", "{{provider_department}}")],
+            (12, 8),
+            unit="s",
+        ),
+        *(
+            layout.panel(
+                "timeseries",
+                f"Error budget burn rate, {tier.long_window} and {tier.short_window}",
+                [
+                    _target(
+                        f"{names.sla_burn_rate(tier.long_window)}{{{providers}}}",
+                        f"{{{{provider_department}}}} {tier.long_window}",
+                    ),
+                    _target(
+                        f"{names.sla_burn_rate(tier.short_window)}{{{providers}}}",
+                        f"{{{{provider_department}}}} {tier.short_window}",
+                    ),
+                ],
+                (12, 8),
+                description=f"{tier.severity} when both windows burn faster than {tier.factor:g}x.",
+                thresholds=[("green", None), (_SEVERITY_COLOURS[tier.severity], tier.factor)],
+                custom={"thresholdsStyle": {"mode": "line"}},
+            )
+            for tier in BURN_RATE_TIERS
+        ),
+        layout.panel(
+            "timeseries",
+            "Requests with an SLA verdict, per hour",
+            [_target(f"{names.sla_requests('1h')}{{{providers}}} * 3600", "{{provider_department}}")],
+            (12, 8),
+            decimals=0,
+        ),
+        layout.panel(
+            "timeseries",
+            "Waiting past first-response target",
+            [
+                _target(
+                    f"sum by (provider_department) "
+                    f"(deptpulse_requests_awaiting_first_response_past_target{backlog})",
+                    "{{provider_department}}",
+                )
+            ],
+            (12, 8),
+            decimals=0,
+        ),
+        layout.panel(
+            "table",
+            f"Pairs below their SLA target, last {WINDOW_VAR}",
+            [
+                _target(
+                    f'deptpulse_sla_attainment_ratio{{{providers},customer_department!="{OVERALL_CUSTOMER}",'
+                    f'window="{WINDOW_VAR}"}} < on (provider_department) group_left '
+                    f"{names.POLICY_SLA_ATTAINMENT_TARGET}",
+                    instant=True,
+                )
+            ],
+            (24, 8),
+            unit="percentunit",
+            transformations=[
+                {"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True}}}
+            ],
+        ),
+    ]
+    variables = [
+        _custom_variable(
+            "provider_department",
+            "Department",
+            _department_options(directory),
+            current="$__all",
+            include_all=True,
+        ),
+        _window_variable(),
+    ]
+    return _dashboard(
+        directory,
+        names.SLA_UID,
+        "deptpulse: SLA and response times",
+        "SLA attainment, error-budget burn rates, first-response times and the backlog, per provider.",
+        panels,
+        variables,
+        "now-7d",
+    )
+
+
+# --- pipeline health -----------------------------------------------------------------------------------
+
+
+def pipeline(directory: Directory) -> dict[str, Any]:
+    layout = _Layout()
+    rate = "$__rate_interval"
+    up = [("red", None), ("green", 1)]
+    panels = [
+        layout.panel(
+            "stat",
+            "Worker up",
+            [_target('up{job="deptpulse-worker"}', "{{instance}}")],
+            (4, 4),
+            thresholds=up,
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Gateway up",
+            [_target('up{job="deptpulse-gateway"}', "{{instance}}")],
+            (4, 4),
+            thresholds=up,
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Events consumed / s",
+            [_target(f"sum(rate(deptpulse_events_total[{rate}]))")],
+            (4, 4),
+            unit="ops",
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Consumer lag",
+            [_target("sum(deptpulse_consumer_lag)")],
+            (4, 4),
+            decimals=0,
+            thresholds=[("green", None), ("orange", 1000)],
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Dead letters, last hour",
+            [_target("sum(increase(deptpulse_dead_letters_total[1h]))")],
+            (4, 4),
+            decimals=0,
+            thresholds=[("green", None), ("orange", 1)],
+            options=_STAT,
+        ),
+        layout.panel(
+            "stat",
+            "Sink errors, last hour",
+            [_target("sum(increase(deptpulse_sink_errors_total[1h]))")],
+            (4, 4),
+            decimals=0,
+            thresholds=[("green", None), ("red", 1)],
+            options=_STAT,
+        ),
+        layout.panel(
+            "timeseries",
+            "Events by type and outcome",
+            [
+                _target(
+                    f"sum by (event_type, outcome) (rate(deptpulse_events_total[{rate}]))",
+                    "{{event_type}} {{outcome}}",
+                )
+            ],
+            (12, 8),
+            unit="ops",
+        ),
+        layout.panel(
+            "timeseries",
+            "Dead letters, duplicates and late events",
+            [
+                _target(
+                    f"sum by (reason) (rate(deptpulse_dead_letters_total[{rate}]))", "dead letter: {{reason}}"
+                ),
+                _target(f"sum(rate(deptpulse_duplicate_events_total[{rate}]))", "duplicate"),
+                _target(f"sum(rate(deptpulse_late_events_total[{rate}]))", "late"),
+            ],
+            (12, 8),
+            unit="ops",
+        ),
+        layout.panel(
+            "timeseries",
+            "Consumer lag by partition",
+            [_target("deptpulse_consumer_lag", "partition {{partition}}")],
+            (12, 8),
+            decimals=0,
+        ),
+        layout.panel(
+            "timeseries",
+            "Time since the last event, by source",
+            [_target("time() - deptpulse_last_event_timestamp_seconds", "{{source}}")],
+            (12, 8),
+            unit="s",
+        ),
+        layout.panel(
+            "timeseries",
+            "Sink rows written by table",
+            [_target(f"sum by (table) (rate(deptpulse_sink_rows_total[{rate}]))", "{{table}}")],
+            (8, 8),
+            unit="rowsps",
+        ),
+        layout.panel(
+            "timeseries",
+            "Sink batch duration",
+            [
+                _target(
+                    "histogram_quantile(0.5, sum by (le) "
+                    f"(rate(deptpulse_sink_batch_duration_seconds_bucket[{rate}])))",
+                    "p50",
+                ),
+                _target(
+                    "histogram_quantile(0.99, sum by (le) "
+                    f"(rate(deptpulse_sink_batch_duration_seconds_bucket[{rate}])))",
+                    "p99",
+                ),
+            ],
+            (8, 8),
+            unit="s",
+        ),
+        layout.panel(
+            "timeseries",
+            "Sink batches and errors",
+            [
+                _target(f"sum(rate(deptpulse_sink_batches_total[{rate}]))", "batches"),
+                _target(f"sum(rate(deptpulse_sink_errors_total[{rate}]))", "errors"),
+            ],
+            (8, 8),
+            unit="ops",
+        ),
+        layout.panel(
+            "timeseries",
+            "Gateway requests by integration and status",
+            [
+                _target(
+                    f"sum by (integration, status) (rate(deptpulse_gateway_requests_total[{rate}]))",
+                    "{{integration}} {{status}}",
+                )
+            ],
+            (8, 8),
+            unit="reqps",
+        ),
+        layout.panel(
+            "timeseries",
+            "Gateway request duration p99 by route",
+            [
+                _target(
+                    "histogram_quantile(0.99, sum by (le, route) "
+                    f"(rate(deptpulse_gateway_request_duration_seconds_bucket[{rate}])))",
+                    "{{route}}",
+                )
+            ],
+            (8, 8),
+            unit="s",
+        ),
+        layout.panel(
+            "timeseries",
+            "Gateway events published by source",
+            [
+                _target(
+                    f"sum by (source) (rate(deptpulse_gateway_events_published_total[{rate}]))", "{{source}}"
+                )
+            ],
+            (8, 8),
+            unit="ops",
+        ),
+    ]
+    return _dashboard(
+        directory,
+        names.PIPELINE_UID,
+        "deptpulse: pipeline health",
+        "Ingestion gateway, Kafka consumer, ClickHouse sink and event freshness.",
+        panels,
+        [],
+        "now-6h",
+    )
+
+
+# --- files -----------------------------------------------------------------------------------------------
+
+
+def dashboards(directory: Directory) -> dict[str, dict[str, Any]]:
+    """File name (under ``deploy/grafana/dashboards/``) -> dashboard JSON model."""
+    return {
+        "scorecard.json": scorecard(directory),
+        "matrix.json": matrix(directory),
+        "sla.json": sla(directory),
+        "pipeline.json": pipeline(directory),
+    }
+
+
+def datasources(options: DashboardOptions | None = None) -> dict[str, Any]:
+    options = options or DashboardOptions()
+    return {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "Prometheus",
+                "type": "prometheus",
+                "uid": names.PROMETHEUS_DATASOURCE_UID,
+                "access": "proxy",
+                "url": options.prometheus_url,
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {"timeInterval": "5s", "httpMethod": "POST"},
+            },
+            {
+                "name": "ClickHouse",
+                "type": "grafana-clickhouse-datasource",
+                "uid": names.CLICKHOUSE_DATASOURCE_UID,
+                "editable": False,
+                "jsonData": {
+                    "host": options.clickhouse_host,
+                    "port": options.clickhouse_port,
+                    "protocol": options.clickhouse_protocol,
+                    "secure": False,
+                    "username": options.clickhouse_user,
+                    "defaultDatabase": options.clickhouse_database,
+                },
+                "secureJsonData": {"password": f"${{{options.clickhouse_password_env}}}"},
+            },
+        ],
+    }
+
+
+def dashboard_provider(options: DashboardOptions | None = None) -> dict[str, Any]:
+    options = options or DashboardOptions()
+    return {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "deptpulse",
+                "folder": "deptpulse",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": options.dashboards_path, "foldersFromFilesStructure": False},
+            }
+        ],
+    }
+
+
+def panel_queries(dashboard: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """(panel id, datasource uid, query) of every target: PromQL ``expr`` or ClickHouse ``rawSql``."""
+    return [
+        (panel["id"], target["datasource"]["uid"], target.get("expr") or target.get("rawSql") or "")
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]

@@ -1,0 +1,51 @@
+"""Names shared by the generated rules, Alertmanager config and dashboards: one place, no drift."""
+
+from __future__ import annotations
+
+# The worker's gauges carry a provider's overall row (every internal customer together) under this
+# customer_department; it can never be a department id (schemas.events.DepartmentId).
+OVERALL_CUSTOMER = "*"
+WINDOWS = ("1h", "24h", "7d", "28d")
+
+DEFAULT_GRAFANA_URL = "http://127.0.0.1:13000"  # Grafana of deploy/compose
+PROMETHEUS_DATASOURCE_UID = "prometheus"
+CLICKHOUSE_DATASOURCE_UID = "clickhouse"
+
+SCORECARD_UID = "deptpulse-scorecard"
+MATRIX_UID = "deptpulse-matrix"
+SLA_UID = "deptpulse-sla"
+PIPELINE_UID = "deptpulse-pipeline"
+
+# Policy constants recorded per provider_department (schemas.directory.AlertPolicy), so alerts and
+# dashboards join thresholds instead of hard-coding them in every expression.
+POLICY_SLA_ATTAINMENT_TARGET = "deptpulse:policy_sla_attainment_target"
+POLICY_SLA_ERROR_BUDGET = "deptpulse:policy_sla_error_budget"
+POLICY_SATISFIED_SHARE_TARGET = "deptpulse:policy_satisfied_share_target"
+POLICY_CSAT_TARGET = "deptpulse:policy_csat_target"
+POLICY_NPS_TARGET = "deptpulse:policy_nps_target"
+POLICY_CSAT_MIN_SAMPLE = "deptpulse:policy_csat_min_sample"
+POLICY_NPS_MIN_SAMPLE = "deptpulse:policy_nps_min_sample"
+POLICY_SLA_MIN_SAMPLE = "deptpulse:policy_sla_min_sample"
+
+SATISFIED_SHARE_UPPER_BOUND = "deptpulse:satisfied_share_upper_bound:wilson95"
+
+
+def sla_requests(window: str) -> str:
+    return f"deptpulse:sla_requests:rate{window}"
+
+
+def sla_breach_ratio(window: str) -> str:
+    return f"deptpulse:sla_breach_ratio:rate{window}"
+
+
+def sla_burn_rate(window: str) -> str:
+    return f"deptpulse:sla_burn_rate:rate{window}"
+
+
+def dashboard_url(grafana_url: str, uid: str, variables: dict[str, str] | None = None) -> str:
+    """A Grafana link. Values are department ids, windows or Prometheus template expressions such as
+    ``{{$labels.provider_department}}``, all URL-safe once rendered, so they are not escaped here."""
+    url = f"{grafana_url.rstrip('/')}/d/{uid}"
+    if variables:
+        url += "?" + "&".join(f"var-{name}={value}" for name, value in variables.items())
+    return url

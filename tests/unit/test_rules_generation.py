@@ -1,0 +1,199 @@
+"""The generated Prometheus rules: every alert is labelled, explained and linked, and thresholds come
+from the directory's alert policies. Whether the rules fire is promtool's part
+(tests/integration/test_promtool.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from deptpulse.settings import EXAMPLE_DIRECTORY
+from schemas.directory import AlertPolicy, Directory, load_directory
+from schemas.observability import names
+from schemas.observability.render import to_yaml
+from schemas.observability.rules import RuleOptions, alerts, policy_rules, rule_files
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def directory() -> Directory:
+    return load_directory(EXAMPLE_DIRECTORY)
+
+
+@pytest.fixture(scope="module")
+def generated_alerts(directory: Directory) -> list[dict[str, Any]]:
+    return alerts(rule_files(directory))
+
+
+def with_policy(directory: Directory, department_id: str, policy: AlertPolicy) -> Directory:
+    # Rebuilt, not model_copy'd: Directory caches its lookups, and a copy would keep the old ones.
+    data = directory.model_dump()
+    for department in data["departments"]:
+        if department["id"] == department_id:
+            department["alert_policy"] = policy.model_dump()
+    return Directory.model_validate(data)
+
+
+def policy_value(rules: dict[str, Any], metric: str, department_id: str) -> str:
+    (rule,) = [
+        rule
+        for rule in rules["groups"][0]["rules"]
+        if rule["record"] == metric and rule["labels"] == {"provider_department": department_id}
+    ]
+    expr: str = rule["expr"]
+    return expr
+
+
+EXPECTED_ALERTS = {
+    "DeptpulseSlaBudgetBurnFast": ("page", "business"),
+    "DeptpulseSlaBudgetBurnSlow": ("ticket", "business"),
+    "DeptpulseSlaAttainmentBelowTarget": ("ticket", "business"),
+    "DeptpulseFirstResponseBacklog": ("ticket", "business"),
+    "DeptpulseSatisfactionBelowTarget": ("ticket", "business"),
+    "DeptpulseCsatBelowTarget": ("info", "business"),
+    "DeptpulseSatisfactionFallingWhileSlaMet": ("ticket", "business"),
+    "DeptpulseNpsBelowTarget": ("ticket", "business"),
+    "DeptpulseWorkerDown": ("page", "pipeline"),
+    "DeptpulseGatewayDown": ("page", "pipeline"),
+    "DeptpulseConsumerLagGrowing": ("ticket", "pipeline"),
+    "DeptpulseDeadLettersHigh": ("ticket", "pipeline"),
+    "DeptpulseSinkFailing": ("page", "pipeline"),
+    "DeptpulseSinkErrors": ("ticket", "pipeline"),
+    "DeptpulseSourceSilent": ("ticket", "pipeline"),
+    "DeptpulseGatewayErrors": ("ticket", "pipeline"),
+    "DeptpulseLateEventsHigh": ("info", "pipeline"),
+}
+
+
+def test_the_alert_catalogue(generated_alerts: list[dict[str, Any]]) -> None:
+    catalogue = {
+        alert["alert"]: (alert["labels"]["severity"], alert["labels"]["category"])
+        for alert in generated_alerts
+    }
+    assert catalogue == EXPECTED_ALERTS
+    assert len(generated_alerts) == len(catalogue), "one rule per alert name"
+
+
+def test_every_alert_is_explained_and_linked(generated_alerts: list[dict[str, Any]]) -> None:
+    for alert in generated_alerts:
+        annotations = alert["annotations"]
+        assert {"summary", "description", "dashboard_url"} <= annotations.keys(), alert["alert"]
+        assert annotations["dashboard_url"].startswith(names.DEFAULT_GRAFANA_URL + "/d/deptpulse-")
+        assert alert["for"], alert["alert"]
+        if alert["labels"]["category"] == "business":
+            # Department heads read Chinese or English; the provider's dashboard opens on them.
+            assert {"summary_zh", "description_zh"} <= annotations.keys(), alert["alert"]
+            assert annotations["dashboard_url"].endswith(
+                "var-provider_department={{$labels.provider_department}}"
+            )
+
+
+def test_business_alerts_wait_for_the_policy_sample_minimum(generated_alerts: list[dict[str, Any]]) -> None:
+    minimums = {
+        "DeptpulseSlaBudgetBurnFast": names.POLICY_SLA_MIN_SAMPLE,
+        "DeptpulseSlaBudgetBurnSlow": names.POLICY_SLA_MIN_SAMPLE,
+        "DeptpulseSlaAttainmentBelowTarget": names.POLICY_SLA_MIN_SAMPLE,
+        "DeptpulseSatisfactionBelowTarget": names.POLICY_CSAT_MIN_SAMPLE,
+        "DeptpulseCsatBelowTarget": names.POLICY_CSAT_MIN_SAMPLE,
+        "DeptpulseSatisfactionFallingWhileSlaMet": names.POLICY_CSAT_MIN_SAMPLE,
+        "DeptpulseNpsBelowTarget": names.POLICY_NPS_MIN_SAMPLE,
+    }
+    by_name = {alert["alert"]: alert for alert in generated_alerts}
+    for name, minimum in minimums.items():
+        assert f">= on (provider_department) group_left {minimum}" in by_name[name]["expr"] or (
+            f">= on (provider_department) {minimum}" in by_name[name]["expr"]
+        ), name
+    # "Green SLA" needs enough requests too, not only enough answers.
+    assert names.POLICY_SLA_MIN_SAMPLE in by_name["DeptpulseSatisfactionFallingWhileSlaMet"]["expr"]
+
+
+def test_significance_uses_the_upper_bound_not_the_lower_bound(
+    generated_alerts: list[dict[str, Any]],
+) -> None:
+    # Ten satisfied answers of ten have a Wilson lower bound of 0.72: alerting on "lower bound <
+    # target" would page a department with a perfect score.
+    (alert,) = [a for a in generated_alerts if a["alert"] == "DeptpulseSatisfactionBelowTarget"]
+    assert f'{names.SATISFIED_SHARE_UPPER_BOUND}{{window="7d"}} <' in alert["expr"]
+    assert "lower_bound" not in alert["expr"]
+
+
+def test_policy_series_for_every_department(directory: Directory) -> None:
+    rules = policy_rules(directory)
+    recorded = {
+        (rule["record"], rule["labels"]["provider_department"]) for rule in rules["groups"][0]["rules"]
+    }
+    assert len(recorded) == len(rules["groups"][0]["rules"]) == 8 * len(directory.departments)
+    assert (
+        policy_value(rules, names.POLICY_SLA_ERROR_BUDGET, "hr") == "vector(0.05)"
+    )  # 1 - 0.95, no float noise
+    assert policy_value(rules, names.POLICY_CSAT_MIN_SAMPLE, "it") == "vector(10)"
+
+
+def test_a_department_policy_overrides_the_default(directory: Directory) -> None:
+    strict = AlertPolicy(
+        csat_min_sample=30, sla_attainment_target=0.99, satisfied_share_target=0.9, nps_target=20
+    )
+    rules = policy_rules(with_policy(directory, "legal", strict))
+    assert policy_value(rules, names.POLICY_CSAT_MIN_SAMPLE, "legal") == "vector(30)"
+    assert policy_value(rules, names.POLICY_SLA_ERROR_BUDGET, "legal") == "vector(0.01)"
+    assert policy_value(rules, names.POLICY_SATISFIED_SHARE_TARGET, "legal") == "vector(0.9)"
+    assert policy_value(rules, names.POLICY_NPS_TARGET, "legal") == "vector(20)"
+    assert (
+        policy_value(rules, names.POLICY_CSAT_MIN_SAMPLE, "it") == "vector(10)"
+    )  # the others keep the default
+
+
+def test_burn_rate_pairs_exclude_the_overall_row(directory: Directory) -> None:
+    recording = rule_files(directory)["sla.yml"]["groups"][0]["rules"]
+    counters = [rule["expr"] for rule in recording if rule["record"].startswith("deptpulse:sla_requests:")]
+    assert counters and all('customer_department!="*"' in expr for expr in counters)
+    windows = {rule["record"].rsplit(":rate", 1)[1] for rule in recording}
+    assert windows == {"5m", "30m", "1h", "6h"}
+
+
+def test_options_change_windows_thresholds_and_links(directory: Directory) -> None:
+    options = RuleOptions(
+        grafana_url="https://grafana.internal/",
+        runbook_base_url="https://wiki.internal/deptpulse/runbook",
+        satisfaction_window="28d",
+        backlog_min_requests=5,
+        source_silence_overrides={},
+    )
+    by_name = {alert["alert"]: alert for alert in alerts(rule_files(directory, options))}
+    assert 'deptpulse_satisfied_share{window="28d"}' in by_name["DeptpulseSatisfactionBelowTarget"]["expr"]
+    assert by_name["DeptpulseFirstResponseBacklog"]["expr"].endswith(">= 5")
+    assert by_name["DeptpulseSourceSilent"]["expr"] == (
+        "(time() - deptpulse_last_event_timestamp_seconds{} > 86400)"
+    )
+    annotations = by_name["DeptpulseWorkerDown"]["annotations"]
+    assert annotations["dashboard_url"] == "https://grafana.internal/d/deptpulse-pipeline"
+    assert annotations["runbook_url"] == "https://wiki.internal/deptpulse/runbook#deptpulseworkerdown"
+
+
+def test_source_overrides_are_regex_escaped(directory: Directory) -> None:
+    options = RuleOptions(source_silence_overrides={"hr-survey": 691200, "legacy.csv": 3600})
+    (silent,) = [a for a in alerts(rule_files(directory, options)) if a["alert"] == "DeptpulseSourceSilent"]
+    assert 'source!~"hr-survey|legacy\\\\.csv"' in silent["expr"]
+    assert (
+        '{{ if eq $labels.source "hr-survey" }}8d{{ else if eq $labels.source "legacy.csv" }}1h'
+        in (silent["annotations"]["description"])
+    )
+
+
+def test_rule_files_render_as_readable_yaml(directory: Directory) -> None:
+    for name, document in rule_files(directory).items():
+        text = to_yaml(document, directory.organisation)
+        assert text.startswith("# Generated by `deptpulse rules generate` from the department directory"), (
+            name
+        )
+        assert "&id" not in text and "*id" not in text, f"{name}: no YAML anchors"
+        assert yaml.safe_load(text) == document, name
+    sla = to_yaml(rule_files(directory)["sla.yml"], directory.organisation)
+    assert "expr: |-\n" in sla  # multi-line PromQL as literal blocks
+
+
+def test_generation_is_deterministic(directory: Directory) -> None:
+    assert rule_files(directory) == rule_files(load_directory(EXAMPLE_DIRECTORY))
