@@ -7,15 +7,18 @@ Everything else in the project takes these values as arguments.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIRECTORY = REPO_ROOT / "deploy" / "directory" / "example-org.yaml"
+# The one SASL mechanism deptpulse uses with SASL_SSL (the local stack's broker enables only it).
+KAFKA_SASL_MECHANISM: Final = "SCRAM-SHA-512"
 
 
 class Settings(BaseSettings):
@@ -34,10 +37,19 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(
         default=19094, description="KRaft controller port of the local broker."
     )
-    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT, or SASL_SSL: SCRAM-SHA-512 over TLS (the local stack too; docs/security.md).",
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SCRAM user; required with SASL_SSL.")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SCRAM password; required with SASL_SSL."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="CA certificate(s) the brokers' TLS certificates are checked against; unset = the "
+        "system's CAs. The local stack's CA: <home>/kafka/tls/ca.crt.",
+    )
     kafka_home: Path | None = Field(
         default=None,
         validation_alias=AliasChoices("DEPTPULSE_KAFKA_HOME", "KAFKA_HOME"),
@@ -47,9 +59,16 @@ class Settings(BaseSettings):
         default=Path.home() / ".cache" / "deptpulse" / "kafka",
         description="Per-user cache of the Kafka jars resolved from Maven Central.",
     )
-    events_topic: str = "deptpulse.events"
-    dead_letter_topic: str = "deptpulse.events.dlq"
-    events_partitions: int = Field(default=6, ge=1)
+    events_topic: str = Field(default="deptpulse.events", description="Kafka topic of the canonical events.")
+    dead_letter_topic: str = Field(
+        default="deptpulse.events.dlq", description="Kafka topic of the events the worker will not count."
+    )
+    events_partitions: int = Field(
+        default=6,
+        ge=1,
+        description="Partitions of the events topic when deptpulse creates it: the most workers that can "
+        "share the load.",
+    )
 
     # ClickHouse: embedded chdb unless an http(s) URL is given.
     clickhouse_url: SecretStr | None = Field(
@@ -59,17 +78,19 @@ class Settings(BaseSettings):
     clickhouse_path: Path | None = Field(
         default=None, description="chdb data path; default <home>/clickhouse."
     )
-    clickhouse_database: str = "deptpulse"
+    clickhouse_database: str = Field(
+        default="deptpulse", description="ClickHouse database; created when missing."
+    )
 
     # The department directory (departments, calendars, SLAs, mappings).
     directory_path: Path = Field(default=EXAMPLE_DIRECTORY, description="The department directory YAML file.")
 
     # Local services, all on loopback by default.
     bind_host: str = Field(default="127.0.0.1", description="Address every local server binds to.")
-    prometheus_port: int = 19090
-    alertmanager_port: int = 19093
+    prometheus_port: int = Field(default=19090, description="Port of the local stack's Prometheus.")
+    alertmanager_port: int = Field(default=19093, description="Port of the local stack's Alertmanager.")
     worker_port: int = Field(default=16066, description="Worker web server: metrics and the read API.")
-    gateway_port: int = 18080
+    gateway_port: int = Field(default=18080, description="Port of the ingestion gateway (deptpulse gateway).")
 
     # The ingestion gateway (producers/gateway.py).
     gateway_integrations_path: Path = Field(
@@ -88,6 +109,19 @@ class Settings(BaseSettings):
         if value is not None and urlsplit(value.get_secret_value()).scheme not in ("http", "https"):
             raise ValueError("DEPTPULSE_CLICKHOUSE_URL must be an http:// or https:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _sasl_credentials_with_sasl_ssl(self) -> Settings:
+        if self.kafka_security_protocol == "SASL_SSL" and not (
+            self.kafka_sasl_username
+            and self.kafka_sasl_password
+            and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                "DEPTPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs DEPTPULSE_KAFKA_SASL_USERNAME and "
+                "DEPTPULSE_KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @property
     def kafka_port(self) -> int:
@@ -110,7 +144,7 @@ class Settings(BaseSettings):
         if self.kafka_security_protocol == "SASL_SSL":
             kwargs.update(
                 security_protocol="SASL_SSL",
-                sasl_mechanism="SCRAM-SHA-512",
+                sasl_mechanism=KAFKA_SASL_MECHANISM,
                 sasl_plain_username=self.kafka_sasl_username,
                 sasl_plain_password=(
                     self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
@@ -118,6 +152,32 @@ class Settings(BaseSettings):
                 ssl_cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
             )
         return kwargs
+
+    def kafka_ssl_context(self) -> ssl.SSLContext:
+        """TLS for asyncio Kafka clients: broker certificates checked against ``kafka_ssl_cafile``."""
+        return ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+
+    def aiokafka_client_kwargs(self) -> dict[str, Any]:
+        """Connection arguments for aiokafka clients: kafka-python's, with an ``ssl_context``."""
+        kwargs = self.kafka_client_kwargs()
+        kwargs.pop("ssl_cafile", None)  # aiokafka takes a context instead
+        if self.kafka_security_protocol == "SASL_SSL":
+            kwargs["ssl_context"] = self.kafka_ssl_context()
+        return kwargs
+
+    def faust_broker_credentials(self) -> Any:
+        """``broker_credentials`` for ``faust.App``: SCRAM over TLS with SASL_SSL, None with PLAINTEXT."""
+        if self.kafka_security_protocol != "SASL_SSL":
+            return None
+        import faust  # here, not at the top: only the worker loads Faust
+
+        assert self.kafka_sasl_password is not None  # the validator requires it with SASL_SSL
+        return faust.SASLCredentials(
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value(),
+            mechanism=KAFKA_SASL_MECHANISM,
+            ssl_context=self.kafka_ssl_context(),
+        )
 
     def masked_dump(self) -> dict[str, Any]:
         """Settings for logs: secrets stay masked (SecretStr prints as '**********')."""
@@ -127,3 +187,106 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment; explicit overrides win (used by tests and the CLI)."""
     return Settings(**overrides)
+
+
+# --- the configuration reference: docs/configuration.md, generated from the model above ----------
+
+CONFIGURATION_REFERENCE = REPO_ROOT / "docs" / "configuration.md"
+_TYPE_NAMES: Final = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path"}
+_BOUNDS: Final = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+
+
+def reference_markdown() -> str:
+    """docs/configuration.md: every ``DEPTPULSE_`` variable with its type, default and description.
+
+    Defaults are shown as a reader's machine would have them: paths under the repository relative
+    to it, paths under the home directory with ``~``.
+    """
+    rows = [
+        "| variable | type | default | description |",
+        "| --- | --- | --- | --- |",
+    ]
+    secrets = []
+    for name, field in Settings.model_fields.items():
+        variables = _variables(name, field.validation_alias)
+        secret = _is_secret(field.annotation)
+        if secret:
+            secrets.append(variables[0])
+        rows.append(
+            "| {} | {} | {} | {} |".format(
+                "<br>".join(f"`{variable}`" for variable in variables),
+                _type_text(field.annotation, field.metadata) + (", **secret**" if secret else ""),
+                _default_text(field.default),
+                _cell(field.description or ""),
+            )
+        )
+    return "\n".join(
+        [
+            "<!-- Generated by `deptpulse config reference` from deptpulse/settings.py. Do not edit by hand:",
+            "     change the Settings model and run `deptpulse config reference`; `--check` fails while this",
+            "     file differs. -->",
+            "# Configuration reference",
+            "",
+            "Every deptpulse process reads its configuration from environment variables prefixed",
+            "`DEPTPULSE_` (names are not case-sensitive) and from nothing else; `deptpulse/settings.py` is",
+            "the only module that reads them. Every variable has a default that works with nothing",
+            "configured: the local stack on loopback and embedded ClickHouse (chdb). A value that does not",
+            "parse stops every command with exit code 2 and the name of the setting, never its value.",
+            "",
+            *rows,
+            "",
+            "## Secrets",
+            "",
+            "These hold secrets: " + ", ".join(f"`{variable}`" for variable in secrets) + ". They are",
+            "`SecretStr` values: printed as `**********` (also in `Settings.masked_dump()`, the form for",
+            "logs) and left out of validation errors. Pass them from a secret store through the",
+            "environment; never put them in a file under version control.",
+            "",
+            "The gateway's credentials are not settings: the integrations file",
+            "(`DEPTPULSE_GATEWAY_INTEGRATIONS_PATH`) names the variable that holds each one (`token_env`,",
+            "`secret_env`, e.g. `DEPTPULSE_GW_JIRA_SECRET`), and `deptpulse gateway` refuses to start while",
+            "one of them is unset or shorter than 16 characters (see docs/integrations.md).",
+            "",
+        ]
+    )
+
+
+def _variables(name: str, alias: object) -> list[str]:
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [f"DEPTPULSE_{name.upper()}"]
+
+
+def _is_secret(annotation: object) -> bool:
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
+def _type_text(annotation: object, metadata: list[Any]) -> str:
+    if get_origin(annotation) is Literal:
+        text = " \\| ".join(f"`{value}`" for value in get_args(annotation))
+    else:
+        kinds = [kind for kind in (get_args(annotation) or (annotation,)) if kind is not type(None)]
+        text = " or ".join(_TYPE_NAMES.get(kind, "string") for kind in kinds)
+    bounds = [
+        f"{symbol} {getattr(constraint, attribute)}"
+        for constraint in metadata
+        for attribute, symbol in _BOUNDS
+        if getattr(constraint, attribute, None) is not None
+    ]
+    return " ".join([text, *bounds])
+
+
+def _default_text(default: object) -> str:
+    if default is None:
+        return "unset"
+    if isinstance(default, Path):
+        if default.is_relative_to(REPO_ROOT):
+            return f"`{default.relative_to(REPO_ROOT)}` (in the repository)"
+        if default.is_relative_to(Path.home()):
+            return f"`~/{default.relative_to(Path.home())}`"
+    return f"`{default}`"
+
+
+def _cell(text: str) -> str:
+    """Text for a table cell: pipes escaped, and ``<home>`` kept from being read as an HTML tag."""
+    return text.replace("|", "\\|").replace("<", "&lt;")

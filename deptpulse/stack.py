@@ -5,6 +5,9 @@ per-user cache, Prometheus and Alertmanager are the Debian binaries. All state l
 ``settings.home``: ``kafka/``, ``prometheus/``, ``alertmanager/``, ``logs/<service>.log`` and
 ``run/<service>.pid``. Set-up problems raise :class:`StackError` with a one-line explanation.
 
+With ``DEPTPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL`` the broker takes SCRAM-SHA-512 over TLS only,
+with a CA and certificate made by openssl under ``kafka/tls/`` (see docs/security.md).
+
 Used by ``deptpulse stack``, the demo and the integration fixtures::
 
     stack = LocalStack(settings)
@@ -16,10 +19,15 @@ Used by ``deptpulse stack``, the demo and the integration fixtures::
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import hmac
+import ipaddress
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -37,7 +45,7 @@ import yaml
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from deptpulse.settings import REPO_ROOT, Settings
+from deptpulse.settings import KAFKA_SASL_MECHANISM, REPO_ROOT, Settings
 
 DEPLOY = REPO_ROOT / "deploy"
 SERVICES = ("kafka", "alertmanager", "prometheus")  # start order; stopped in reverse
@@ -49,6 +57,18 @@ _COMPLETE_MARKER = ".complete"
 _LOG_TAIL_LINES = 15
 _JAVA_HINT = "install a Java 17+ runtime (apt-get install openjdk-17-jre-headless)"
 _MAVEN_HINT = "install Maven (apt-get install maven) or set KAFKA_HOME to an unpacked Kafka distribution"
+_OPENSSL_HINT = "install it with: apt-get install openssl"
+_SCRAM_ITERATIONS = 8192  # the broker accepts 4096 to 16384
+_SCRAM_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+_SECURITY_RECORD = "security.json"  # which protocol and SCRAM credential the storage was formatted with
+_CERT_RENEW_SECONDS = 7 * 24 * 3600
+_NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"]  # P-256, no passphrase
+# A self-signed CA certificate for 10 years that may sign certificates and nothing else.
+_CA = [
+    *("-x509", "-days", "3650"),
+    *("-addext", "basicConstraints=critical,CA:TRUE"),
+    *("-addext", "keyUsage=critical,keyCertSign,cRLSign"),
+]
 
 
 class StackError(Exception):
@@ -167,6 +187,11 @@ def _require_executable(name: str, install_hint: str) -> str:
     return path
 
 
+def _run_ok(argv: Sequence[str]) -> bool:
+    """True when a check command exits with 0."""
+    return subprocess.run(argv, capture_output=True, check=False).returncode == 0
+
+
 def _run(argv: Sequence[str], what: str) -> str:
     """Run a set-up command; its output goes into the error when it fails."""
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -273,6 +298,123 @@ def install_kafka(settings: Settings) -> Path:
     return libs
 
 
+# --- Kafka over SASL_SSL: TLS material, SCRAM credentials, secret files ------------------------------
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read or write (0600), also when it existed before."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def ensure_tls_material(directory: Path, hosts: Iterable[str]) -> tuple[Path, Path]:
+    """``(ca.crt, broker.pem)`` under ``directory``: a local CA and a broker key and certificate it signed.
+
+    Made with openssl once; the broker certificate is reissued when it is missing, expires within a
+    week or when ``hosts`` (names for its subjectAltName besides 127.0.0.1 and localhost) change.
+    The private keys are PKCS#8 PEM without a passphrase, readable by their owner only.
+    """
+    executable = _require_executable("openssl", _OPENSSL_HINT)
+
+    def openssl(what: str, *arguments: str | Path | int) -> None:
+        _run([executable, *map(str, arguments)], f"openssl ({what})")
+
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    ca_key, ca_cert, broker_pem = directory / "ca.key", directory / "ca.crt", directory / "broker.pem"
+    if not (ca_key.exists() and ca_cert.exists()):
+        # A random part in the name tells two local CAs apart in a trust store.
+        subject = f"/CN=deptpulse local CA {secrets.token_hex(4)}"
+        openssl("local CA", "req", *_NEW_KEY, *_CA, "-subj", subject, "-keyout", ca_key, "-out", ca_cert)
+        broker_pem.unlink(missing_ok=True)  # signed by a CA that is gone
+    extensions = _broker_certificate_extensions(hosts)
+    extensions_file = directory / "broker.ext"
+    checkend = ["x509", "-noout", "-checkend", str(_CERT_RENEW_SECONDS), "-in", str(broker_pem)]
+    good_for_a_week = _run_ok([executable, *checkend])  # False as well when there is no certificate
+    if good_for_a_week and extensions_file.exists() and extensions_file.read_text() == extensions:
+        return ca_cert, broker_pem
+    extensions_file.write_text(extensions)
+    key, request, cert = directory / "broker.key", directory / "broker.csr", directory / "broker.crt"
+    try:
+        request_key = ["req", "-new", *_NEW_KEY, "-subj", "/CN=localhost"]
+        openssl("broker key", *request_key, "-keyout", key, "-out", request)
+        sign: list[str | Path | int] = ["x509", "-req", "-days", "825", "-CA", ca_cert, "-CAkey", ca_key]
+        sign += ["-set_serial", secrets.randbits(63), "-extfile", extensions_file]
+        openssl("broker certificate", *sign, "-in", request, "-out", cert)
+        # One file, key then certificate: what Kafka's ssl.keystore.type=PEM reads from a location.
+        write_private(broker_pem, key.read_text() + cert.read_text())
+    finally:
+        for leftover in (key, request, cert):
+            leftover.unlink(missing_ok=True)
+    return ca_cert, broker_pem
+
+
+def _broker_certificate_extensions(hosts: Iterable[str]) -> str:
+    names = {"IP:127.0.0.1", "DNS:localhost"}
+    for host in hosts:
+        try:
+            names.add(f"IP:{ipaddress.ip_address(host)}")
+        except ValueError:
+            names.add(f"DNS:{host}")
+    return "\n".join(
+        [
+            "basicConstraints=critical,CA:FALSE",
+            "keyUsage=critical,digitalSignature",
+            # clientAuth: the broker presents it to its own controller listener too.
+            "extendedKeyUsage=serverAuth,clientAuth",
+            f"subjectAltName={','.join(sorted(names))}",
+            "subjectKeyIdentifier=hash",
+            "authorityKeyIdentifier=keyid,issuer",
+            "",
+        ]
+    )
+
+
+def scram_stored_key(password: str, salt: bytes, iterations: int) -> bytes:
+    """RFC 5802 StoredKey for SCRAM-SHA-512: what the broker keeps to check a password, not the password."""
+    return hashlib.sha512(
+        hmac.digest(_salted_password(password, salt, iterations), b"Client Key", "sha512")
+    ).digest()
+
+
+def _salted_password(password: str, salt: bytes, iterations: int) -> bytes:
+    # UTF-8 without SASLprep: what the Java broker and kafka-python both do.
+    return hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+
+
+def _properties_value(value: str) -> str:
+    """``value`` as a Java .properties value: backslashes doubled, non-ASCII as \\uXXXX (read as ISO-8859-1)."""
+    escaped = []
+    for char in value:
+        if char == "\\":
+            escaped.append("\\\\")
+        elif " " <= char <= "~":
+            escaped.append(char)
+        else:
+            units = char.encode("utf-16-be")
+            escaped.extend(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+    return "".join(escaped)
+
+
+def _double_quoted(value: str) -> str:
+    """``value`` in double quotes, backslashes and quotes escaped: JAAS and java @argfile syntax."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _run_java_argfile(java: Sequence[str], arguments: Sequence[str], argfile: Path, what: str) -> str:
+    """Run ``java`` with the main class and its ``arguments`` read from a 0600 @argfile.
+
+    Arguments on a command line are readable by every local user (/proc/<pid>/cmdline).
+    """
+    write_private(argfile, "".join(_double_quoted(argument) + "\n" for argument in arguments))
+    try:
+        return _run([*java, f"@{argfile}"], what)
+    finally:
+        argfile.unlink(missing_ok=True)
+
+
 # --- services --------------------------------------------------------------------------------------
 
 
@@ -329,7 +471,18 @@ class _Kafka(_Service):
             (self.settings.kafka_controller_port, "DEPTPULSE_KAFKA_CONTROLLER_PORT"),
         ]
 
+    @property
+    def secure(self) -> bool:
+        """SASL_SSL: SCRAM over TLS for clients, mutual TLS on the controller port."""
+        return self.settings.kafka_security_protocol == "SASL_SSL"
+
+    @property
+    def tls_directory(self) -> Path:
+        return self.directory / "tls"
+
     def address(self) -> str:
+        if self.secure:
+            return f"{self.settings.kafka_bootstrap_servers} (SASL_SSL)"
         return self.settings.kafka_bootstrap_servers
 
     def check(self) -> None:
@@ -338,6 +491,68 @@ class _Kafka(_Service):
             _kafka_home_jars(self.settings.kafka_home)
         elif not (cached_kafka_jars(self.settings).parent / _COMPLETE_MARKER).exists():
             _require_executable("mvn", _MAVEN_HINT)
+        if self.secure:
+            _require_executable("openssl", _OPENSSL_HINT)
+            self._check_credentials()
+        self._check_formatted_security()
+
+    def _check_credentials(self) -> None:
+        username, password = self._scram_credentials()
+        if not _SCRAM_USERNAME.fullmatch(username):
+            raise StackError(
+                f"DEPTPULSE_KAFKA_SASL_USERNAME={username!r}: use letters, digits and . _ @ - only"
+            )
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in password):
+            raise StackError("DEPTPULSE_KAFKA_SASL_PASSWORD must not contain control characters")
+        ca_cert, cafile = self.tls_directory / "ca.crt", self.settings.kafka_ssl_cafile
+        if cafile is None:
+            raise StackError(
+                f"set DEPTPULSE_KAFKA_SSL_CAFILE={ca_cert}: with SASL_SSL, clients check the local "
+                "broker's certificate against the CA the stack makes there"
+            )
+        cafile = cafile.expanduser().resolve()
+        if cafile != ca_cert and not (
+            ca_cert.exists() and cafile.is_file() and cafile.read_bytes() == ca_cert.read_bytes()
+        ):
+            raise StackError(
+                f"DEPTPULSE_KAFKA_SSL_CAFILE={cafile} is not the local stack's CA; set it to {ca_cert}"
+            )
+
+    def _check_formatted_security(self) -> None:
+        """Storage keeps the protocol and SCRAM credential it was formatted with; refuse to start otherwise."""
+        data = self.directory / "data"
+        if not (data / "meta.properties").exists():
+            return
+        record_file = self.directory / _SECURITY_RECORD
+        record = json.loads(record_file.read_text()) if record_file.exists() else None
+        afresh = f"use another DEPTPULSE_HOME, or remove {data} to start afresh (its messages are lost)"
+        if not self.secure:
+            if record is not None:
+                raise StackError(
+                    f"the broker under {self.directory} was formatted for SASL_SSL: set "
+                    f"DEPTPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL and its credentials, {afresh}"
+                )
+            return
+        if record is None:
+            raise StackError(
+                f"the broker under {self.directory} was formatted for PLAINTEXT and has no SCRAM "
+                f"credentials: unset DEPTPULSE_KAFKA_SECURITY_PROTOCOL, {afresh}"
+            )
+        username, password = self._scram_credentials()
+        stored_key = scram_stored_key(password, base64.b64decode(record["salt"]), record["iterations"])
+        if record["username"] != username or not hmac.compare_digest(
+            stored_key, base64.b64decode(record["stored_key"])
+        ):
+            raise StackError(
+                "DEPTPULSE_KAFKA_SASL_USERNAME and DEPTPULSE_KAFKA_SASL_PASSWORD are not the SCRAM credentials "
+                f"the broker under {self.directory} was formatted with (user {record['username']!r}): use "
+                f"those, {afresh}"
+            )
+
+    def _scram_credentials(self) -> tuple[str, str]:
+        username, password = self.settings.kafka_sasl_username, self.settings.kafka_sasl_password
+        assert username and password  # Settings requires both with SASL_SSL
+        return username, password.get_secret_value()
 
     def server_properties(self) -> str:
         settings, host = self.settings, self.host
@@ -347,12 +562,7 @@ class _Kafka(_Service):
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@{host}:{settings.kafka_controller_port}",
-                f"listeners=PLAINTEXT://{settings.bind_host}:{settings.kafka_port},"
-                f"CONTROLLER://{settings.bind_host}:{settings.kafka_controller_port}",
-                f"advertised.listeners=PLAINTEXT://{host}:{settings.kafka_port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
+                *(self._secure_listener_properties() if self.secure else self._listener_properties()),
                 f"log.dirs={self.directory / 'data'}",
                 "num.partitions=1",
                 "offsets.topic.replication.factor=1",
@@ -365,6 +575,46 @@ class _Kafka(_Service):
             ]
         )
 
+    def _listener_properties(self) -> list[str]:
+        settings, host = self.settings, self.host
+        return [
+            f"listeners=PLAINTEXT://{settings.bind_host}:{settings.kafka_port},"
+            f"CONTROLLER://{settings.bind_host}:{settings.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://{host}:{settings.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
+
+    def _secure_listener_properties(self) -> list[str]:
+        """SASL_SSL for clients and for the broker's own requests; mutual TLS on the controller port."""
+        settings, host, tls = self.settings, self.host, self.tls_directory
+        username, password = self._scram_credentials()
+        # The JAAS entry checks clients' SCRAM against the credentials in the metadata log, and logs
+        # the broker in as this user for its inter-broker requests. It is why this file is 0600.
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f"username={_double_quoted(username)} password={_double_quoted(password)};"
+        )
+        return [
+            f"listeners=SASL_SSL://{settings.bind_host}:{settings.kafka_port},"
+            f"CONTROLLER://{settings.bind_host}:{settings.kafka_controller_port}",
+            f"advertised.listeners=SASL_SSL://{host}:{settings.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            # Only a client presenting a certificate of our CA (this broker: broker.pem) reaches the
+            # controller; a PLAINTEXT controller port would let any local process alter configs.
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+            "listener.name.controller.ssl.client.auth=required",
+            "inter.broker.listener.name=SASL_SSL",
+            f"sasl.enabled.mechanisms={KAFKA_SASL_MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={KAFKA_SASL_MECHANISM}",
+            f"listener.name.sasl_ssl.{KAFKA_SASL_MECHANISM.lower()}.sasl.jaas.config={_properties_value(jaas)}",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={tls / 'broker.pem'}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={tls / 'ca.crt'}",
+        ]
+
     def prepare(self) -> list[str]:
         java = [
             "java",
@@ -375,7 +625,11 @@ class _Kafka(_Service):
         ]
         properties = self.directory / "server.properties"
         (self.directory / "data").mkdir(parents=True, exist_ok=True)
-        properties.write_text(self.server_properties())
+        if self.secure:
+            ensure_tls_material(self.tls_directory, [self.host])
+            write_private(properties, self.server_properties())  # it holds the SCRAM password
+        else:
+            properties.write_text(self.server_properties())
         shutil.copyfile(KAFKA_LOG4J, self.directory / "log4j2.xml")
         self._format_storage(java, properties)
         return [*java, "kafka.Kafka", str(properties)]
@@ -384,11 +638,37 @@ class _Kafka(_Service):
         # Once only: formatting again would give the broker a new cluster id and lose the data.
         if (self.directory / "data" / "meta.properties").exists():
             return
-        cluster_id = _run([*java, "kafka.tools.StorageTool", "random-uuid"], "Kafka random-uuid").strip()
-        _run(
-            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
-            "Kafka format",
+        # The last line: the log4j configuration sends the tool's own log lines to stdout as well.
+        output = _run([*java, "kafka.tools.StorageTool", "random-uuid"], "Kafka random-uuid")
+        cluster_id = output.strip().splitlines()[-1]
+        command = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)]
+        if self.secure:
+            self._format_with_scram_credential(java, command)
+        else:
+            _run([*java, *command], "Kafka format")
+
+    def _format_with_scram_credential(self, java: list[str], format_command: list[str]) -> None:
+        """Format with the SCRAM user in the metadata log, and record which credential that was."""
+        username, password = self._scram_credentials()
+        salt = secrets.token_bytes(32)
+        salted = base64.b64encode(_salted_password(password, salt, _SCRAM_ITERATIONS)).decode()
+        scram = (
+            f"{KAFKA_SASL_MECHANISM}=[name={username},iterations={_SCRAM_ITERATIONS},"
+            f'salt="{base64.b64encode(salt).decode()}",saltedpassword="{salted}"]'
         )
+        # The salted password authenticates as the user: off the command line, in a 0600 file.
+        _run_java_argfile(
+            java, [*format_command, "--add-scram", scram], self.directory / "format.args", "Kafka format"
+        )
+        record = {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": KAFKA_SASL_MECHANISM,
+            "username": username,
+            "iterations": _SCRAM_ITERATIONS,
+            "salt": base64.b64encode(salt).decode(),
+            "stored_key": base64.b64encode(scram_stored_key(password, salt, _SCRAM_ITERATIONS)).decode(),
+        }
+        write_private(self.directory / _SECURITY_RECORD, json.dumps(record, indent=2) + "\n")
 
     def answers(self) -> bool:
         # Connect first: while nothing listens, kafka-python would spend its whole bootstrap timeout.
