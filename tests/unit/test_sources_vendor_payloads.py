@@ -8,6 +8,7 @@ where a payload lacks what the contract needs.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from schemas.events import event_to_json
 
 VENDOR_PAYLOADS = Path(__file__).resolve().parents[2].parent / "shared" / "vendor-payloads"
 DIRECTORY = load_directory(Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "directory.yaml")
+
+# CI always has ../shared beside the checkout: there a missing folder is a failure, not a skip.
+if not VENDOR_PAYLOADS.is_dir() and os.environ.get("CI"):
+    raise RuntimeError(f"CI=true but the vendor payloads are missing at {VENDOR_PAYLOADS}")
 
 pytestmark = [
     pytest.mark.unit,
