@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -48,3 +49,34 @@ def machine() -> str:
     """CPU count and load: benchmark figures mean little without them."""
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return f"{os.cpu_count()} CPUs, load average {load}"
+
+
+# --- machine-readable results: what `--json FILE` writes and benchmarks/run_all.py reads ----------
+
+
+def figure(
+    name: str,
+    value: float,
+    unit: str,
+    *,
+    better: str,
+    baseline: float | None = None,
+    baseline_name: str | None = None,
+    target: str | None = None,
+) -> dict[str, object]:
+    """One measured figure; ``better`` is "higher" or "lower"; the baseline is measured in the same run."""
+    return {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "better": better,
+        "baseline": baseline,
+        "baseline_name": baseline_name,
+        "target": target,
+    }
+
+
+def write_json(path: Path, benchmark: str, figures: list[dict[str, object]], **extra: object) -> None:
+    """``{"benchmark", "figures": [figure(...)], ...extra}`` to ``path``."""
+    document = {"benchmark": benchmark, "figures": figures, **extra}
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

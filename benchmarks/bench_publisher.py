@@ -34,7 +34,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
-from benchmarks import machine, throwaway_kafka
+from benchmarks import figure, machine, throwaway_kafka, write_json
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
 from deptpulse.stack import create_topics
 from producers.publisher import ProducerTuning, Publisher, PublisherMetrics
@@ -173,6 +173,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each path (default 3)")
     parser.add_argument("--sweep", action="store_true", help="also time the SDK under other producer tunings")
     parser.add_argument("--compression", default=None, help="override the SDK's codec (none, lz4, gzip)")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the figures to this file (for benchmarks.run_all)"
+    )
     args = parser.parse_args()
 
     directory = load_directory(EXAMPLE_DIRECTORY)
@@ -222,6 +225,38 @@ def main() -> None:
         print(f"{'SDK tuning variant (one run each)':<50}{'events/s':>12}{'CPU µs/ev':>10}")
         for name, timing in sweep.items():
             print(_row(name, [timing]))
+    if args.json:
+        baseline_name = "KafkaProducer defaults, pre-serialised"
+        write_json(
+            args.json,
+            "publisher",
+            [
+                figure(
+                    f"validating Publisher ({tuning.compression_type}), median of {args.runs} runs",
+                    sdk_rate,
+                    "events/s",
+                    better="higher",
+                    baseline=baseline_rate,
+                    baseline_name=baseline_name,
+                    target=f">= {TARGET_EVENTS_PER_S:,} events/s",
+                ),
+                figure(
+                    "validating Publisher: CPU per event, median",
+                    statistics.median(t.cpu_us_per_event for t in sdk),
+                    "µs/event",
+                    better="lower",
+                    baseline=statistics.median(t.cpu_us_per_event for t in baseline),
+                    baseline_name=baseline_name,
+                ),
+                figure("validate_event with the directory", validation, "µs/event", better="lower"),
+                *(
+                    figure(f"SDK tuning: {name}", timing.events_per_s, "events/s", better="higher")
+                    for name, timing in sweep.items()
+                ),
+            ],
+            events=args.events,
+            runs=args.runs,
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from deptpulse.settings import Settings, load_settings
+from deptpulse.settings import KAFKA_SASL_MECHANISM, Settings, load_settings
 from deptpulse.stack import SERVICES, LocalStack, StackError, create_topics
 
 
@@ -52,7 +52,10 @@ def stack_errors() -> Iterator[None]:
 
 @main.group()
 def stack() -> None:
-    """The local stack: Kafka, Prometheus and Alertmanager as processes under DEPTPULSE_HOME."""
+    """The local stack: Kafka, Prometheus and Alertmanager as processes under DEPTPULSE_HOME.
+
+    Kafka is PLAINTEXT unless DEPTPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL (see docs/security.md).
+    """
 
 
 only_services = click.option(
@@ -87,6 +90,11 @@ def stack_up(ctx: click.Context, services: tuple[str, ...]) -> None:
         created = create_topics(settings) if "kafka" in (services or SERVICES) else None
     if created is not None:
         click.echo(f"topics created: {', '.join(created)}" if created else "topics: already there")
+        if settings.kafka_security_protocol == "SASL_SSL":
+            click.echo(
+                f"kafka: SASL_SSL, {KAFKA_SASL_MECHANISM} as {settings.kafka_sasl_username}; "
+                f"clients check the broker against {settings.kafka_ssl_cafile}"
+            )
 
 
 @stack.command("down")
@@ -285,6 +293,7 @@ def simulate_command(
     out: Path | None,
 ) -> None:
     """Simulate the example organisation's service traffic into Kafka (or a JSONL file)."""
+    import contextlib
     import time
     from collections import Counter
     from datetime import UTC, datetime, timedelta
@@ -321,7 +330,11 @@ def simulate_command(
         target = str(out)
     else:
         try:
-            with Publisher.from_settings(settings, directory) as publisher:
+            # Ctrl-C ends a live run: what was sent is flushed and summarised.
+            with (
+                Publisher.from_settings(settings, directory) as publisher,
+                contextlib.suppress(KeyboardInterrupt),
+            ):
                 for event in events if start else live(events, rate):
                     publisher.send(event)
                     counts[event.event_type] += 1
@@ -375,7 +388,7 @@ def publish_command(ctx: click.Context, file: Path, rejects_path: Path | None, d
         transient=True,
         disable=size < _PROGRESS_MIN_BYTES,
     )
-    summary = ImportSummary()
+    summary: ImportSummary | None = None
     try:
         with sink, progress:  # the publisher flushes on exit: DeliveryError if any send failed
             task = progress.add_task(f"publishing {file.name}", total=size)
@@ -383,9 +396,11 @@ def publish_command(ctx: click.Context, file: Path, rejects_path: Path | None, d
                 file, sink, rejects_path=rejects_path, progress=lambda read: progress.advance(task, read)
             )
     except PublisherError as exc:
-        raise UserError(f"{exc} ({summary.published} events were handed to Kafka)") from exc
+        handed = f", after {summary.published} events were handed to Kafka" if summary else ""
+        raise UserError(f"{exc}{handed}") from exc
     except OSError as exc:
         raise UserError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    assert summary is not None
     verb = "valid" if dry_run else f"published to {settings.events_topic}"
     click.echo(f"{summary.published} events {verb}, {summary.rejected} rejected", nl=not summary.rejected)
     if summary.rejected:
@@ -421,7 +436,9 @@ def rules() -> None:
     help="Where the files go (prometheus/, alertmanager/, grafana/); default the repository's deploy/.",
 )
 @click.pass_context
-def rules_generate(ctx: click.Context, check: bool, directory_path: Path | None, deploy_dir: Path | None) -> None:
+def rules_generate(
+    ctx: click.Context, check: bool, directory_path: Path | None, deploy_dir: Path | None
+) -> None:
     """Write the generated rules, Alertmanager config and templates, dashboards and provisioning."""
     from deptpulse.settings import REPO_ROOT
     from schemas.directory import DirectoryError, load_directory
@@ -435,7 +452,9 @@ def rules_generate(ctx: click.Context, check: bool, directory_path: Path | None,
     files = {root / relative: text for relative, text in generate_files(directory).items()}
     if check:
         differing = [
-            path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text
+            path
+            for path, text in files.items()
+            if not path.is_file() or path.read_text(encoding="utf-8") != text
         ]
         for path in differing:
             click.echo(str(path), err=True)
@@ -448,6 +467,151 @@ def rules_generate(ctx: click.Context, check: bool, directory_path: Path | None,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8", newline="\n")
     click.echo(f"wrote {len(files)} files under {root}")
+
+
+@main.group()
+def db() -> None:
+    """The ClickHouse schema."""
+
+
+@db.command("migrate")
+@click.pass_context
+def db_migrate(ctx: click.Context) -> None:
+    """Apply the pending schemas/clickhouse/NNN_*.sql migrations (idempotent)."""
+    from stream_processors.storage import MigrationError, connect, migrate
+
+    settings = settings_of(ctx)
+    try:
+        client = connect(settings)
+        applied = migrate(client)
+    except MigrationError as exc:
+        raise UserError(str(exc)) from exc
+    except Exception as exc:  # driver errors: ClickHouse unreachable, chdb path held by a worker
+        raise UserError(f"ClickHouse {settings.clickhouse_database}: {_one_line(exc)}") from exc
+    client.close()
+    for migration in applied:
+        click.echo(f"applied {migration.version:03d}_{migration.name}")
+    click.echo(f"database {settings.clickhouse_database} is up to date ({len(applied)} applied)")
+
+
+@main.command("worker")
+@click.option("--worker-id", "--workers-id", "worker_id", default="1", show_default=True,
+              help="This worker's id: its data directory is <home>/worker/<id>.")
+@click.option("--group", default="deptpulse-worker", show_default=True, help="Kafka consumer group of the workers.")
+@click.option("--loglevel", default="info", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
+@click.pass_context
+def worker_command(ctx: click.Context, worker_id: str, group: str, loglevel: str) -> None:
+    """Run a stream worker: events topic -> ClickHouse, /metrics on the worker port."""
+    from stream_processors.app import create_app
+
+    settings = settings_of(ctx)
+    with stack_errors():
+        create_topics(settings)
+    app = create_app(settings, worker_id, group=group)
+    sys.argv = [sys.argv[0], "worker", "--loglevel", loglevel]
+    app.main()
+
+
+# --- deptpulse report: the scorecard (stream_processors/scorecard/) -------------------------------
+
+
+@main.command("report")
+@click.option("--provider", default=None, metavar="ID", help="Provider department id; default: every one.")
+@click.option(
+    "--customer",
+    default=None,
+    metavar="ID",
+    help="Only this customer's rows (and the provider's overall row).",
+)
+@click.option(
+    "--window", "window_name", default=None, metavar="1h|24h|7d|28d", help="Ending now; default 7d."
+)
+@click.option("--since", default=None, metavar="RFC3339", help="Start, with an offset: 2026-03-02T00:00:00Z.")
+@click.option(
+    "--until", default=None, metavar="RFC3339", help="End (exclusive), with an offset; default now."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv", "html"]),
+    default="table",
+    show_default=True,
+    help="json: a list of rows; html: one self-contained page for a department head (needs --provider).",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file."
+)
+@click.pass_context
+def report_command(
+    ctx: click.Context,
+    provider: str | None,
+    customer: str | None,
+    window_name: str | None,
+    since: str | None,
+    until: str | None,
+    output_format: str,
+    out: Path | None,
+) -> None:
+    """The scorecard of a window and its change against the window of the same length before.
+
+    With embedded chdb, a running worker holds the data path: the report asks the worker's read API
+    (http://BIND_HOST:WORKER_PORT/api/v1/...) and opens the path itself only when nothing listens.
+    """
+    import shutil
+    from datetime import UTC, datetime
+
+    from schemas.directory import load_directory
+    from stream_processors.scorecard.report import ReportError, ReportRequest, open_source, produce
+    from stream_processors.scorecard.windows import resolve_window
+
+    settings = settings_of(ctx)
+    now = datetime.now(UTC)
+    try:  # every parameter is checked here, before anything is opened or queried
+        directory = load_directory(settings.directory_path)
+        window = resolve_window(window=window_name, since=since, until=until, now=now)
+        request = ReportRequest(window, provider, customer, output_format)
+        request.check(directory)
+    except ValueError as exc:  # DirectoryError, WindowError, UnknownDepartment
+        raise UserError(str(exc)) from exc
+    styled = out is None and sys.stdout.isatty()
+    width = shutil.get_terminal_size().columns if styled else 200
+    try:
+        with open_source(settings, directory) as (source, origin):
+            text = produce(source, directory, request, now, width, styled)
+    except ReportError as exc:
+        raise UserError(str(exc)) from exc
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out} ({origin})", err=True)
+
+
+# --- deptpulse config reference: docs/configuration.md from the Settings model -------------------
+
+
+@main.group()
+def config() -> None:
+    """The settings: every DEPTPULSE_ environment variable."""
+
+
+@config.command("reference")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if docs/configuration.md differs.")
+def config_reference(check: bool) -> None:
+    """Write docs/configuration.md (every DEPTPULSE_ variable, type, default) from the Settings model."""
+    from deptpulse.settings import CONFIGURATION_REFERENCE, reference_markdown
+
+    text = reference_markdown()
+    if check:
+        if not CONFIGURATION_REFERENCE.is_file() or CONFIGURATION_REFERENCE.read_text(encoding="utf-8") != text:
+            click.echo(str(CONFIGURATION_REFERENCE), err=True)
+            click.echo("run `deptpulse config reference` and commit the result", err=True)
+            sys.exit(1)
+        click.echo(f"{CONFIGURATION_REFERENCE.name} matches the settings")
+        return
+    CONFIGURATION_REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+    CONFIGURATION_REFERENCE.write_text(text, encoding="utf-8", newline="\n")
+    click.echo(f"wrote {CONFIGURATION_REFERENCE}")
 
 
 if __name__ == "__main__":
