@@ -61,7 +61,10 @@ class _EventBase(BaseModel):
     @field_validator("occurred_at", mode="after")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+00:01 falls before year 1 in UTC
+            raise ValueError("timestamp out of range once converted to UTC") from None
 
     @field_validator("provider_department", "customer_department", mode="after")
     @classmethod

@@ -63,6 +63,7 @@ INVALID: list[tuple[str, dict[str, Any], bool, str]] = [
     ("csat fractional", FEEDBACK | {"csat": 4.5}, False, "csat: Input should be a valid integer"),
     ("event_id a number", FEEDBACK | {"event_id": 7}, False, "event_id: Input should be a valid string"),
     ("naive occurred_at", FEEDBACK | {"occurred_at": "2026-03-02T09:15:00"}, False, "occurred_at: Input should have timezone info"),
+    ("occurred_at before year 1 in UTC", FEEDBACK | {"occurred_at": "0001-01-01T00:00:00+00:01"}, False, "occurred_at: Value error, timestamp out of range"),
     ("occurred_at not a time", FEEDBACK | {"occurred_at": "yesterday"}, False, "occurred_at: Input should be a valid datetime"),
     ("unknown provider department", FEEDBACK | {"provider_department": "marketing"}, True, "provider_department: Value error, unknown department 'marketing'"),
     ("unknown customer department", SURVEY | {"customer_department": "marketing"}, True, "customer_department: Value error, unknown department 'marketing'"),
