@@ -498,16 +498,18 @@ def db_migrate(ctx: click.Context) -> None:
 @click.option("--worker-id", "--workers-id", "worker_id", default="1", show_default=True,
               help="This worker's id: its data directory is <home>/worker/<id>.")
 @click.option("--group", default="deptpulse-worker", show_default=True, help="Kafka consumer group of the workers.")
+@click.option("--pair-limit", default=200, show_default=True, type=click.IntRange(min=0),
+              help="At most this many provider/customer pairs get business gauges of their own.")
 @click.option("--loglevel", default="info", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
 @click.pass_context
-def worker_command(ctx: click.Context, worker_id: str, group: str, loglevel: str) -> None:
+def worker_command(ctx: click.Context, worker_id: str, group: str, pair_limit: int, loglevel: str) -> None:
     """Run a stream worker: events topic -> ClickHouse, /metrics on the worker port."""
     from stream_processors.app import create_app
 
     settings = settings_of(ctx)
     with stack_errors():
         create_topics(settings)
-    app = create_app(settings, worker_id, group=group)
+    app = create_app(settings, worker_id, group=group, pair_limit=pair_limit)
     sys.argv = [sys.argv[0], "worker", "--loglevel", loglevel]
     app.main()
 

@@ -1,0 +1,185 @@
+"""The worker's Prometheus metrics, created on a registry the caller owns.
+
+Pipeline metrics are updated per batch by the agent. Business gauges (CSAT, satisfied share, NPS,
+SLA attainment, first-response p90 over 1h/24h/7d/28d) are recomputed every few seconds by
+:class:`BusinessGauges` from the merged minute buckets in ClickHouse, off the event loop: the
+worker keeps no month of minute buckets in memory, and the gauges show exactly what is stored.
+``customer_department="*"`` is the provider over all its customers; per-pair series are limited
+to the ``pair_limit`` pairs with most answers (the rest only count in ``"*"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from stream_processors.core import MinuteAggregate, summarize
+from stream_processors.core.aggregates import merge_into
+
+WINDOWS: Final = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "28d": timedelta(days=28)}
+ALL_CUSTOMERS: Final = "*"
+_PAIR = ("provider_department", "customer_department", "window")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    events: Counter
+    dead_letters: Counter
+    duplicates: Counter
+    late: Counter
+    sink_rows: Counter
+    sink_batches: Counter
+    sink_errors: Counter
+    sink_batch_duration: Histogram
+    consumer_lag: Gauge
+    last_event_timestamp: Gauge
+    sla_met: Counter
+    sla_breached: Counter
+    csat_average: Gauge
+    csat_responses: Gauge
+    satisfied_share: Gauge
+    satisfied_share_lower_bound: Gauge
+    first_response_p90: Gauge
+    sla_attainment: Gauge
+    sla_requests: Gauge
+    nps: Gauge
+    nps_responses: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> Metrics:
+        def counter(name: str, doc: str, labels: Iterable[str] = ()) -> Counter:
+            return Counter(name, doc, list(labels), registry=registry)
+
+        def gauge(name: str, doc: str, labels: Iterable[str] = _PAIR) -> Gauge:
+            return Gauge(name, doc, list(labels), registry=registry)
+
+        return cls(
+            events=counter(
+                "deptpulse_events_total",
+                "Messages consumed, by event type and outcome (processed, duplicate, dead_letter).",
+                ("event_type", "outcome"),
+            ),
+            dead_letters=counter("deptpulse_dead_letters_total", "Messages sent to the dead-letter topic.", ("reason",)),
+            duplicates=counter("deptpulse_duplicate_events_total", "Events dropped as repeats of an event_id."),
+            late=counter("deptpulse_late_events_total", "Events older than the watermark minus the grace period."),
+            sink_rows=counter("deptpulse_sink_rows_total", "Rows written to ClickHouse.", ("table",)),
+            sink_batches=counter("deptpulse_sink_batches_total", "Batches written to ClickHouse."),
+            sink_errors=counter("deptpulse_sink_errors_total", "Failed ClickHouse calls (each is retried)."),
+            sink_batch_duration=Histogram(
+                "deptpulse_sink_batch_duration_seconds",
+                "Time from taking a batch to having it in ClickHouse.",
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+                registry=registry,
+            ),
+            consumer_lag=gauge("deptpulse_consumer_lag", "Messages behind the partition's high watermark.", ("partition",)),
+            last_event_timestamp=gauge(
+                "deptpulse_last_event_timestamp_seconds", "occurred_at of the newest processed event.", ("source",)
+            ),
+            sla_met=counter(
+                "deptpulse_sla_met_total", "Requests judged within SLA.", ("provider_department", "customer_department")
+            ),
+            sla_breached=counter(
+                "deptpulse_sla_breached_total", "Requests judged past SLA.", ("provider_department", "customer_department")
+            ),
+            csat_average=gauge("deptpulse_csat_average", "Mean CSAT (1-5) over the window."),
+            csat_responses=gauge("deptpulse_csat_responses", "CSAT answers in the window."),
+            satisfied_share=gauge("deptpulse_satisfied_share", "Share of CSAT answers that are 4 or 5."),
+            satisfied_share_lower_bound=gauge(
+                "deptpulse_satisfied_share_lower_bound", "Wilson 95 % lower bound of the satisfied share."
+            ),
+            first_response_p90=gauge(
+                "deptpulse_first_response_p90_business_seconds", "90th percentile of first-response business time."
+            ),
+            sla_attainment=gauge("deptpulse_sla_attainment_ratio", "Share of judged requests within SLA."),
+            sla_requests=gauge("deptpulse_sla_requests", "Requests judged against their SLA in the window."),
+            nps=gauge("deptpulse_nps", "Internal NPS (-100..100) over the window."),
+            nps_responses=gauge("deptpulse_nps_responses", "Survey answers in the window."),
+        )
+
+
+class BusinessGauges:
+    """Sets the business gauges from (provider, customer, aggregate) rows of one window."""
+
+    def __init__(self, metrics: Metrics, pair_limit: int = 200) -> None:
+        self.metrics = metrics
+        self.pair_limit = pair_limit
+        self._published: set[tuple[str, str, str]] = set()
+
+    def update(self, window: str, rows: Iterable[tuple[str, str, MinuteAggregate]]) -> None:
+        rows = list(rows)
+        by_provider: dict[str, MinuteAggregate] = {}
+        for provider, _customer, aggregate in rows:
+            merge_into(by_provider.setdefault(provider, MinuteAggregate()), aggregate)
+        ranked = sorted(rows, key=lambda row: -_answers(row[2]))[: self.pair_limit]
+        current: set[tuple[str, str, str]] = set()
+        for provider, aggregate in by_provider.items():
+            self._set((provider, ALL_CUSTOMERS, window), aggregate)
+            current.add((provider, ALL_CUSTOMERS, window))
+        for provider, customer, aggregate in ranked:
+            self._set((provider, customer, window), aggregate)
+            current.add((provider, customer, window))
+        for labels in {labels for labels in self._published if labels[2] == window} - current:
+            self._remove(labels)
+        self._published = {labels for labels in self._published if labels[2] != window} | current
+
+    def _gauges(self) -> tuple[Gauge, ...]:
+        m = self.metrics
+        return (
+            m.csat_average,
+            m.csat_responses,
+            m.satisfied_share,
+            m.satisfied_share_lower_bound,
+            m.first_response_p90,
+            m.sla_attainment,
+            m.sla_requests,
+            m.nps,
+            m.nps_responses,
+        )
+
+    def _set(self, labels: tuple[str, str, str], aggregate: MinuteAggregate) -> None:
+        m, summary = self.metrics, summarize(aggregate)
+        m.csat_responses.labels(*labels).set(summary.csat_count)
+        m.sla_requests.labels(*labels).set(summary.sla_count)
+        m.nps_responses.labels(*labels).set(summary.nps_count)
+        # A ratio without answers is absent rather than 0: alerts must not fire on nothing.
+        for gauge, value in (
+            (m.csat_average, summary.csat_avg),
+            (m.satisfied_share, summary.satisfied_share),
+            (m.satisfied_share_lower_bound, summary.satisfied_share_lower95),
+            (m.first_response_p90, summary.first_response_p90_s),
+            (m.sla_attainment, summary.sla_attainment),
+            (m.nps, summary.nps),
+        ):
+            if value is None:
+                _remove_child(gauge, labels)
+            else:
+                gauge.labels(*labels).set(value)
+
+    def _remove(self, labels: tuple[str, str, str]) -> None:
+        for gauge in self._gauges():
+            _remove_child(gauge, labels)
+
+
+def window_starts(now: datetime) -> dict[str, datetime]:
+    """The start of every window, minute-aligned, ending at ``now``."""
+    minute = now.replace(second=0, microsecond=0)
+    return {name: minute - length for name, length in WINDOWS.items()}
+
+
+def _answers(aggregate: MinuteAggregate) -> int:
+    a = aggregate
+    return (
+        a.csat_1 + a.csat_2 + a.csat_3 + a.csat_4 + a.csat_5
+        + a.nps_promoters + a.nps_passives + a.nps_detractors
+        + a.sla_met + a.sla_breached + a.first_response_count
+    )
+
+
+def _remove_child(gauge: Gauge, labels: tuple[str, ...]) -> None:
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)

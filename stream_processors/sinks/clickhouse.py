@@ -1,0 +1,457 @@
+"""The ClickHouse sink: effectively-once aggregates, idempotent side tables, offsets in ClickHouse.
+
+Why this is effectively once
+----------------------------
+Kafka offsets are NOT kept by Kafka's consumer group: the offset of the last message a batch
+covers is written IN THE SAME INSERT as the batch's aggregate deltas, into the one table
+``minute_buckets`` (``row_kind='offset'`` rows beside the ``row_kind='bucket'`` rows). One
+INSERT of fewer than ``max_insert_block_size`` rows into one partition of a MergeTree table is one
+part, committed atomically, so ClickHouse holds a batch's deltas if and only if it holds its
+offset. On every partition assignment the worker reads that applied offset X, rebuilds the
+partition's state from ``raw_events`` (offset <= X) and seeks the consumer to X + 1 (and also
+skips any message <= X it still sees). Whatever Kafka's committed offset says, nothing is lost
+and nothing is counted twice. The worker commits X + 1 to Kafka after each batch too, but only so
+that lag tools have something to show; it is never read back for correctness.
+
+Order of writes in a batch (each retried with backoff until it succeeds; a batch is never
+dropped while its partitions are owned):
+
+1. ``raw_events``, ``comments``, ``request_facts``: idempotent by their keys (ReplacingMergeTree),
+   so a batch written again after a crash leaves the same rows.
+2. dead letters to Kafka (at-least-once; readers dedupe by source topic/partition/offset).
+3. ``minute_buckets``: deltas + offsets, the commit point. Inserted with an
+   ``insert_deduplication_token`` naming the batch (topic and each partition's offset range), so
+   an insert retried after a timeout whose first attempt did land is dropped by ClickHouse
+   (``non_replicated_deduplication_window`` on the table; default on Replicated tables). Before
+   a retry the sink also reads the applied offset back and skips the insert if it already landed.
+
+A batch for a partition that is revoked while it is being retried is abandoned, never written:
+the partition's new owner starts from what ClickHouse holds. What remains unguarded is an insert
+already on the wire when its worker loses the partition AND it lands after the new owner read X
+(a stalled worker whose session expired); keep the client's send/receive timeout below the
+consumer's rebalance timeout so the old owner has given up before the rebalance completes.
+
+All calls into clickhouse-connect are synchronous (chdb has no async client); the async wrapper
+:class:`AsyncClickHouseSink` runs them on one dedicated thread so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar
+
+from clickhouse_connect.driver.client import Client
+
+from schemas.events import FeedbackSubmitted, RequestEvent, SurveyAnswered
+from stream_processors.core import AGGREGATE_COLUMNS, FACT_COLUMNS, BucketKey, MinuteAggregate, RequestFact
+from stream_processors.core.aggregates import merge_into
+
+log = logging.getLogger(__name__)
+
+Event = RequestEvent | SurveyAnswered
+T = TypeVar("T")
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+BUCKET_COLUMNS: Final = (
+    "row_kind",
+    "provider_department",
+    "customer_department",
+    "service_category",
+    "bucket_start",
+    "sink_topic",
+    "sink_partition",
+    "applied_offset",
+    *AGGREGATE_COLUMNS,
+)
+RAW_EVENT_COLUMNS: Final = (
+    "sink_topic",
+    "sink_partition",
+    "sink_offset",
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "source",
+    "provider_department",
+    "customer_department",
+    "service_category",
+    "priority",
+    "request_id",
+    "payload",
+    "ingested_at",
+)
+COMMENT_COLUMNS: Final = (
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "provider_department",
+    "customer_department",
+    "service_category",
+    "request_id",
+    "score",
+    "comment",
+)
+_ZERO_AGGREGATE: Final = MinuteAggregate().to_row()
+# Our inserts must be synchronous and unsplit: the atomicity argument needs one part per insert.
+_INSERT_SETTINGS: Final = {"async_insert": 0, "insert_deduplicate": 1}
+
+# --- redaction -------------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Runs of digits with the usual separators; a digit or Latin letter must not touch either end (so
+# ids like INC0012345 stay), but CJK text may ("电话13800138000").
+_PHONE = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d[\d\s().\-/]{5,}\d(?![A-Za-z0-9])")
+_DATE_OR_TIME = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$|^\d{1,2}:\d{2}")
+_MAYBE_PII = re.compile(r"[@\d]")
+EMAIL_MARK: Final = "[email]"
+PHONE_MARK: Final = "[phone]"
+
+
+def redact(text: str) -> str:
+    """The text with e-mail addresses and phone numbers (7+ digits, not dates) replaced by marks."""
+    if not _MAYBE_PII.search(text):  # most comments: no '@', no digit
+        return text
+    text = _EMAIL.sub(EMAIL_MARK, text)
+
+    def phone(match: re.Match[str]) -> str:
+        candidate = match.group(0)
+        digits = sum(char.isdigit() for char in candidate)
+        if digits < 7 or _DATE_OR_TIME.match(candidate.strip()):
+            return candidate
+        return PHONE_MARK
+
+    return _PHONE.sub(phone, text)
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+def payload_without_comment(event: Event) -> bytes:
+    """The canonical JSON of an event, its free-text comment left out (that goes to ``comments``)."""
+    return event.__pydantic_serializer__.to_json(event, exclude_none=True, exclude={"comment"})
+
+
+def raw_event_row(topic: str, partition: int, offset: int, event: Event, ingested_at: datetime) -> list[Any]:
+    return [
+        topic,
+        partition,
+        offset,
+        event.event_id,
+        event.event_type,
+        event.occurred_at,
+        event.source,
+        event.provider_department,
+        event.customer_department,
+        event.service_category or "",
+        event.priority or "",
+        getattr(event, "request_id", ""),
+        payload_without_comment(event),
+        ingested_at,
+    ]
+
+
+def comment_row(event: Event) -> list[Any] | None:
+    """The redacted comment of a feedback or survey event, or None when it has none."""
+    if isinstance(event, FeedbackSubmitted):
+        score = event.csat
+    elif isinstance(event, SurveyAnswered):
+        score = event.score
+    else:
+        return None
+    if not event.comment:
+        return None
+    return [
+        event.event_id,
+        event.event_type,
+        event.occurred_at,
+        event.provider_department,
+        event.customer_department,
+        event.service_category or "",
+        getattr(event, "request_id", ""),
+        score,
+        redact(event.comment),
+    ]
+
+
+def bucket_row(key: BucketKey, aggregate: MinuteAggregate) -> list[Any]:
+    return [
+        "bucket",
+        key.provider_department,
+        key.customer_department,
+        key.service_category,
+        key.bucket_start,
+        "",
+        -1,
+        0,
+        *aggregate.to_row(),
+    ]
+
+
+def offset_row(topic: str, partition: int, offset: int) -> list[Any]:
+    return ["offset", "", "", "", EPOCH, topic, partition, offset, *_ZERO_AGGREGATE]
+
+
+@dataclass
+class SinkBatch:
+    """Everything one batch writes; built by the agent, written by the sink in the documented order."""
+
+    topic: str
+    offset_ranges: dict[int, tuple[int, int]] = field(default_factory=dict)  # partition -> (first, last)
+    raw_events: list[list[Any]] = field(default_factory=list)
+    comments: list[list[Any]] = field(default_factory=list)
+    facts: list[RequestFact] = field(default_factory=list)
+    deltas: list[tuple[BucketKey, MinuteAggregate]] = field(default_factory=list)
+
+    def add_offsets(self, partition: int, first: int, last: int) -> None:
+        known = self.offset_ranges.get(partition)
+        self.offset_ranges[partition] = (first, last) if known is None else (known[0], max(known[1], last))
+
+    @property
+    def dedup_token(self) -> str:
+        """Names the batch: the same messages give the same token, so a retried insert is dropped."""
+        ranges = ",".join(f"{p}:{first}-{last}" for p, (first, last) in sorted(self.offset_ranges.items()))
+        return f"{self.topic}|{ranges}"
+
+    def bucket_rows(self) -> list[list[Any]]:
+        rows = [bucket_row(key, aggregate) for key, aggregate in self.deltas]
+        rows.extend(offset_row(self.topic, p, last) for p, (_, last) in sorted(self.offset_ranges.items()))
+        return rows
+
+
+# --- the synchronous sink ------------------------------------------------------------------------
+
+
+class ClickHouseSink:
+    """Every read and write of the worker; synchronous, one client, one thread at a time."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def write_side_tables(self, batch: SinkBatch) -> dict[str, int]:
+        """Step 1: the idempotent tables. Returns rows written per table."""
+        written: dict[str, int] = {}
+        if batch.raw_events:
+            self.client.insert("raw_events", batch.raw_events, column_names=RAW_EVENT_COLUMNS, settings=_INSERT_SETTINGS)
+            written["raw_events"] = len(batch.raw_events)
+        if batch.comments:
+            self.client.insert("comments", batch.comments, column_names=COMMENT_COLUMNS, settings=_INSERT_SETTINGS)
+            written["comments"] = len(batch.comments)
+        if batch.facts:
+            rows = [fact.to_row() for fact in batch.facts]
+            self.client.insert("request_facts", rows, column_names=FACT_COLUMNS, settings=_INSERT_SETTINGS)
+            written["request_facts"] = len(rows)
+        return written
+
+    def write_aggregates(self, batch: SinkBatch) -> int:
+        """Step 3, the commit point: deltas and offsets in one atomic, deduplicated insert."""
+        rows = batch.bucket_rows()
+        settings = dict(_INSERT_SETTINGS, insert_deduplication_token=batch.dedup_token)
+        self.client.insert("minute_buckets", rows, column_names=BUCKET_COLUMNS, settings=settings)
+        return len(rows)
+
+    def batch_landed(self, batch: SinkBatch) -> bool:
+        """True when every partition's applied offset already covers the batch (an earlier attempt landed)."""
+        applied = self.applied_offsets(batch.topic)
+        return all(applied.get(p, -1) >= last for p, (_, last) in batch.offset_ranges.items())
+
+    def applied_offsets(self, topic: str) -> dict[int, int]:
+        """partition -> offset of the last message whose effects are in ``minute_buckets``."""
+        rows = self.client.query(
+            "SELECT sink_partition, max(applied_offset) FROM minute_buckets "
+            "WHERE row_kind = 'offset' AND sink_topic = {topic:String} GROUP BY sink_partition",
+            parameters={"topic": topic},
+        ).result_rows
+        return {int(partition): int(offset) for partition, offset in rows}
+
+    def applied_payloads(
+        self, topic: str, partition: int, up_to: int, horizon: timedelta
+    ) -> list[tuple[int, bytes]]:
+        """(offset, canonical JSON) of the accepted events to replay into a partition's processor:
+        those within ``horizon`` of the partition's newest event, plus every event of a request
+        that has one there (a long-lived request needs its whole timeline), in offset order."""
+        parameters = {"topic": topic, "partition": partition, "up_to": up_to}
+        newest = self.client.query(
+            "SELECT max(occurred_at), count() FROM raw_events WHERE sink_topic = {topic:String} "
+            "AND sink_partition = {partition:UInt32} AND sink_offset <= {up_to:Int64}",
+            parameters=parameters,
+        ).result_rows
+        if not newest or not newest[0][1]:
+            return []
+        since = newest[0][0].replace(tzinfo=UTC) - horizon
+        where = (
+            "sink_topic = {topic:String} AND sink_partition = {partition:UInt32} AND sink_offset <= {up_to:Int64}"
+        )
+        result = self.client.query(
+            f"SELECT sink_offset, payload FROM raw_events WHERE {where} AND (occurred_at >= {{since:DateTime64(3, 'UTC')}} "
+            f"OR request_id IN (SELECT request_id FROM raw_events WHERE {where} "
+            "AND occurred_at >= {since:DateTime64(3, 'UTC')} AND request_id != '')) "
+            "ORDER BY sink_offset LIMIT 1 BY sink_offset",
+            parameters=parameters | {"since": since},
+            column_formats={"payload": "bytes"},
+        )
+        return [(int(offset), bytes(payload)) for offset, payload in result.result_rows]
+
+    def window_aggregates(self, since: datetime) -> list[tuple[str, str, MinuteAggregate]]:
+        """(provider, customer, merged aggregate) over bucket rows from ``since`` on."""
+        sums = ", ".join(
+            f"sumMap({name})" if name.endswith("_hist") else f"sum({name})" for name in AGGREGATE_COLUMNS
+        )
+        rows = self.client.query(
+            f"SELECT provider_department, customer_department, {sums} FROM minute_buckets "
+            "WHERE row_kind = 'bucket' AND bucket_start >= {since:DateTime('UTC')} "
+            "GROUP BY provider_department, customer_department",
+            parameters={"since": since},
+        ).result_rows
+        return [(row[0], row[1], aggregate_from_row(row[2:])) for row in rows]
+
+
+def aggregate_from_row(values: Sequence[Any]) -> MinuteAggregate:
+    """A MinuteAggregate from column values in AGGREGATE_COLUMNS order (histogram keys as ints)."""
+    converted: list[Any] = [
+        {int(k): int(v) for k, v in value.items() if v} if isinstance(value, dict) else value for value in values
+    ]
+    return MinuteAggregate(*converted)
+
+
+# --- the async wrapper with retries ------------------------------------------------------------
+
+
+class Abandoned(Exception):
+    """The batch was given up because its partitions were revoked or the worker is stopping."""
+
+
+@dataclass
+class RetryPolicy:
+    initial_s: float = 0.2
+    max_s: float = 10.0
+    factor: float = 2.0
+
+
+class AsyncClickHouseSink:
+    """The sink for the event loop: calls run on one thread; failed writes are retried with
+    backoff until they succeed or ``should_abandon()`` says the batch is no longer ours.
+
+    While a write is being retried the agent does not take the next batch, so the consumer stops
+    fetching once its bounded buffer is full: that is the backpressure when ClickHouse is down.
+    """
+
+    def __init__(
+        self,
+        sink: ClickHouseSink,
+        on_error: Callable[[str, BaseException], None] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.sink = sink
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._on_error = on_error or (lambda _step, _exc: None)
+        self._policy = policy or RetryPolicy()
+        self.attempt_lock = asyncio.Lock()  # held while a call is on the wire
+        self.closing = False  # set at shutdown: reads stop retrying
+
+    async def applied_offsets(self, topic: str) -> dict[int, int]:
+        return await self.retrying("read offsets", self.sink.applied_offsets, topic, should_abandon=self._closing)
+
+    async def applied_payloads(
+        self, topic: str, partition: int, up_to: int, horizon: timedelta
+    ) -> list[tuple[int, bytes]]:
+        return await self.retrying(
+            "read events", self.sink.applied_payloads, topic, partition, up_to, horizon, should_abandon=self._closing
+        )
+
+    async def window_aggregates(self, since: datetime) -> list[tuple[str, str, MinuteAggregate]]:
+        """One attempt (the gauges refresh again soon); errors propagate."""
+        return await self.call(self.sink.window_aggregates, since)
+
+    def _closing(self) -> bool:
+        return self.closing
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run one synchronous sink call on the ClickHouse thread (no retry)."""
+        async with self.attempt_lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, function, *args)
+
+    async def retrying(
+        self, step: str, function: Callable[..., T], *args: Any, should_abandon: Callable[[], bool]
+    ) -> T:
+        """``call`` until it succeeds; raise :class:`Abandoned` when ``should_abandon()`` turns true."""
+        delay = self._policy.initial_s
+        while True:
+            if should_abandon():
+                raise Abandoned(step)
+            try:
+                return await self.call(function, *args)
+            except Exception as exc:  # any driver or server error: ClickHouse is down or refused
+                self._on_error(step, exc)
+                log.warning("ClickHouse %s failed (%s); retrying in %.1fs", step, _one_line(exc), delay)
+                await _sleep_unless(delay, should_abandon)
+                delay = min(delay * self._policy.factor, self._policy.max_s)
+
+    async def write(
+        self,
+        batch: SinkBatch,
+        should_abandon: Callable[[], bool],
+        before_commit: Callable[[], Any] | None = None,
+    ) -> dict[str, int]:
+        """Write a batch in the documented order; ``before_commit`` (the dead-letter sends) is awaited
+        between the side tables and the aggregate insert. Returns rows written per table."""
+        written = await self.retrying("side tables", self.sink.write_side_tables, batch, should_abandon=should_abandon)
+        if before_commit is not None:
+            await before_commit()
+        first_attempt = True
+        while True:
+            if not first_attempt:
+                landed = await self.retrying("read back", self.sink.batch_landed, batch, should_abandon=should_abandon)
+                if landed:
+                    break
+            first_attempt = False
+            if should_abandon():
+                raise Abandoned("aggregates")
+            try:
+                written["minute_buckets"] = await self.call(self.sink.write_aggregates, batch)
+                break
+            except Exception as exc:
+                self._on_error("aggregates", exc)
+                log.warning("ClickHouse aggregate insert failed (%s); checking and retrying", _one_line(exc))
+                await _sleep_unless(self._policy.initial_s, should_abandon)
+        return written
+
+    def close(self) -> None:
+        """Wait for a call still on the ClickHouse thread, then close the client."""
+        self.closing = True
+        self._executor.shutdown(wait=True)
+        self.sink.client.close()
+
+
+async def _sleep_unless(seconds: float, should_abandon: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not should_abandon():
+        await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def merge_deltas(items: Iterable[tuple[BucketKey, MinuteAggregate]]) -> list[tuple[BucketKey, MinuteAggregate]]:
+    """One delta per key (different partitions may touch the same bucket in one batch); the core
+    never emits an all-zero delta, so only merged ones are checked."""
+    merged: dict[BucketKey, MinuteAggregate] = {}
+    summed: set[BucketKey] = set()
+    for key, aggregate in items:
+        target = merged.get(key)
+        if target is None:
+            merged[key] = aggregate
+        else:
+            merged[key] = total = MinuteAggregate()
+            merge_into(total, target)
+            merge_into(total, aggregate)
+            summed.add(key)
+    return [(key, aggregate) for key, aggregate in merged.items() if key not in summed or not aggregate.is_zero()]

@@ -1,0 +1,438 @@
+"""The events agent's batch logic, driven without Kafka or ClickHouse: fake sink, fake dead-letter sender."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from deptpulse.settings import EXAMPLE_DIRECTORY
+from schemas.directory import load_directory
+from stream_processors.agents import BatchHandler
+from stream_processors.deadletter import DeadLetterRecord, read_dead_letter
+from stream_processors.metrics import Metrics
+from stream_processors.sinks.clickhouse import Abandoned, SinkBatch, payload_without_comment
+
+pytestmark = pytest.mark.unit
+
+TOPIC = "deptpulse.events"
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+DIRECTORY = load_directory(EXAMPLE_DIRECTORY)
+
+
+class Rec(NamedTuple):
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def event(
+    event_type: str, request_id: str, minute: int, event_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "schema_version": 1,
+        "event_id": event_id or f"{request_id}-{event_type}-{minute}",
+        "event_type": event_type,
+        "occurred_at": (NOW - timedelta(hours=2) + timedelta(minutes=minute)).isoformat(),
+        "source": "jira-sm",
+        "provider_department": "it",
+        "customer_department": "finance",
+        "service_category": "it.access",
+        "priority": "P3",
+        "request_id": request_id,
+    }
+    return body | extra
+
+
+def rec(offset: int, body: dict[str, Any] | bytes) -> Rec:
+    value = body if isinstance(body, bytes) else orjson.dumps(body)
+    return Rec(offset, b"key", value, (("trace", b"abc"),))
+
+
+class FakeSink:
+    """Records what would be written; ``fail_with`` makes the next write raise it."""
+
+    def __init__(
+        self, applied: dict[int, int] | None = None, payloads: list[tuple[int, bytes]] | None = None
+    ) -> None:
+        self.applied = applied or {}
+        self.payloads = payloads or []
+        self.batches: list[SinkBatch] = []
+        self.calls: list[str] = []
+        self.block: asyncio.Event | None = None
+
+    async def applied_offsets(self, topic: str) -> dict[int, int]:
+        return dict(self.applied)
+
+    async def applied_payloads(
+        self, topic: str, partition: int, up_to: int, horizon: timedelta
+    ) -> list[tuple[int, bytes]]:
+        return [(offset, payload) for offset, payload in self.payloads if offset <= up_to]
+
+    async def write(
+        self,
+        batch: SinkBatch,
+        should_abandon: Callable[[], bool],
+        before_commit: Callable[[], Awaitable[Any]] | None = None,
+    ) -> dict[str, int]:
+        self.calls.append("side tables")
+        if before_commit is not None:
+            await before_commit()
+        while self.block is not None and not self.block.is_set():  # ClickHouse "down": retrying
+            if should_abandon():
+                raise Abandoned("aggregates")
+            await asyncio.sleep(0.01)
+        self.calls.append("aggregates")
+        self.batches.append(batch)
+        for partition, (_, last) in batch.offset_ranges.items():
+            self.applied[partition] = max(self.applied.get(partition, -1), last)
+        return {"raw_events": len(batch.raw_events), "minute_buckets": len(batch.bucket_rows())}
+
+
+class FakeDeadLetters:
+    def __init__(self, sink: FakeSink) -> None:
+        self.sink = sink
+        self.sent: list[DeadLetterRecord] = []
+
+    async def send_all(self, records: Any) -> None:
+        self.sink.calls.append("dead letters")
+        self.sent.extend(records)
+
+
+def make_handler(
+    sink: FakeSink | None = None,
+) -> tuple[BatchHandler, FakeSink, FakeDeadLetters, CollectorRegistry]:
+    sink = sink or FakeSink()
+    dead_letters = FakeDeadLetters(sink)
+    registry = CollectorRegistry()
+    handler = BatchHandler(TOPIC, DIRECTORY, sink, dead_letters, Metrics.create(registry), clock=lambda: NOW)
+    return handler, sink, dead_letters, registry
+
+
+def lifecycle(request_id: str, start: int = 0) -> list[dict[str, Any]]:
+    return [
+        event("request.opened", request_id, start),
+        event("request.responded", request_id, start + 10),
+        event("request.resolved", request_id, start + 30),
+        event("feedback.submitted", request_id, start + 40, csat=5, comment="mail me: a.b@example.com"),
+    ]
+
+
+def test_a_batch_writes_events_aggregates_and_the_offset_in_one_batch() -> None:
+    handler, sink, dead_letters, registry = make_handler()
+    asyncio.run(handler.assign([0]))
+
+    records = [rec(offset, body) for offset, body in enumerate(lifecycle("R1"))]
+    report = asyncio.run(handler.handle({0: records}))
+
+    assert report is not None and report.last_offsets == {0: 3}
+    [batch] = sink.batches
+    assert [row[2] for row in batch.raw_events] == [0, 1, 2, 3]
+    assert batch.offset_ranges == {0: (0, 3)}
+    assert batch.dedup_token == f"{TOPIC}|0:0-3"
+    opened = sum(aggregate.requests_opened for _, aggregate in batch.deltas)
+    csat_5 = sum(aggregate.csat_5 for _, aggregate in batch.deltas)
+    assert (opened, csat_5) == (1, 1)
+    [comment] = batch.comments
+    assert comment[-1] == "mail me: [email]"
+    assert b"a.b@example.com" not in b"".join(row[12] for row in batch.raw_events)
+    assert dead_letters.sent == []
+    assert (
+        registry.get_sample_value(
+            "deptpulse_events_total", {"event_type": "request.opened", "outcome": "processed"}
+        )
+        == 1
+    )
+    assert registry.get_sample_value("deptpulse_sink_batches_total") == 1
+    assert handler.partitions[0].applied_offset == 3
+
+
+def test_bad_messages_become_dead_letters_with_their_original_bytes_and_the_offset_moves_past_them() -> None:
+    handler, sink, dead_letters, registry = make_handler()
+    asyncio.run(handler.assign([0]))
+    unknown = event("request.opened", "R9", 1, provider_department="marketing")
+    schema = event("request.opened", "R8", 1, priority="P9")
+    records = [rec(0, b"\xff not json"), rec(1, schema), rec(2, unknown), rec(3, lifecycle("R1")[0])]
+
+    asyncio.run(handler.handle({0: records}))
+
+    reasons = {letter.source_offset: letter.reason for letter in dead_letters.sent}
+    assert reasons == {0: "decode", 1: "schema", 2: "unknown_department"}
+    first = dead_letters.sent[0]
+    assert first.value == b"\xff not json" and first.key == b"key"
+    headers = read_dead_letter(first.kafka_headers())
+    assert (
+        headers["source.topic"] == TOPIC
+        and headers["source.offset"] == "0"
+        and headers["value"] == "original"
+    )
+    assert ("trace", b"abc") in first.kafka_headers()
+    assert "priority" in read_dead_letter(dead_letters.sent[1].kafka_headers())["detail"]
+    [batch] = sink.batches
+    assert batch.offset_ranges == {0: (0, 3)}  # bad messages are covered by the applied offset
+    assert [row[2] for row in batch.raw_events] == [3]
+    assert registry.get_sample_value("deptpulse_dead_letters_total", {"reason": "decode"}) == 1
+    assert (
+        registry.get_sample_value(
+            "deptpulse_events_total", {"event_type": "unknown", "outcome": "dead_letter"}
+        )
+        == 3
+    )
+
+
+def test_dead_letters_are_sent_after_the_side_tables_and_before_the_aggregate_insert() -> None:
+    handler, sink, _, _ = make_handler()
+    asyncio.run(handler.assign([0]))
+
+    asyncio.run(handler.handle({0: [rec(0, b"garbage"), rec(1, lifecycle("R1")[0])]}))
+
+    assert sink.calls == ["side tables", "dead letters", "aggregates"]
+
+
+def test_a_repeated_event_id_is_counted_once() -> None:
+    handler, sink, _, registry = make_handler()
+    asyncio.run(handler.assign([0]))
+    opened = lifecycle("R1")[0]
+
+    asyncio.run(handler.handle({0: [rec(0, opened), rec(1, opened)]}))
+
+    [batch] = sink.batches
+    assert sum(aggregate.requests_opened for _, aggregate in batch.deltas) == 1
+    assert registry.get_sample_value("deptpulse_duplicate_events_total") == 1
+    assert (
+        registry.get_sample_value(
+            "deptpulse_events_total", {"event_type": "request.opened", "outcome": "duplicate"}
+        )
+        == 1
+    )
+
+
+def test_after_a_restart_messages_up_to_the_applied_offset_are_skipped_and_state_is_rebuilt() -> None:
+    # ClickHouse holds offsets 0..1 of partition 2: their events are replayed, not re-counted.
+    bodies = lifecycle("R1")
+    payloads = [(offset, payload_without_comment(_parse(bodies[offset]))) for offset in (0, 1)]
+    handler, sink, _, registry = make_handler(FakeSink(applied={2: 1}, payloads=payloads))
+
+    assert asyncio.run(handler.assign([2])) == {2: 1}
+    records = [rec(offset, body) for offset, body in enumerate(bodies)]  # redelivered from offset 0
+    report = asyncio.run(handler.handle({2: records}))
+
+    assert report is not None and report.skipped == 2
+    [batch] = sink.batches
+    assert batch.offset_ranges == {2: (2, 3)}
+    assert sum(aggregate.requests_opened for _, aggregate in batch.deltas) == 0
+    assert sum(aggregate.requests_resolved for _, aggregate in batch.deltas) == 1  # the rebuilt request
+    # the open, replayed from raw_events, is remembered: sending it again is a duplicate
+    asyncio.run(handler.handle({2: [rec(4, bodies[0])]}))
+    assert registry.get_sample_value("deptpulse_duplicate_events_total") == 1
+
+
+def test_records_delivered_twice_in_one_batch_are_handled_once() -> None:
+    # aiokafka may return a partition's records again (a fetch racing the listener's seek).
+    handler, sink, dead_letters, _ = make_handler()
+    asyncio.run(handler.assign([0]))
+    records = [rec(0, lifecycle("R1")[0]), rec(1, b"garbage")]
+
+    report = asyncio.run(handler.handle({0: records + records}))
+
+    assert report is not None and report.skipped == 2
+    assert [letter.source_offset for letter in dead_letters.sent] == [1]
+    assert [row[2] for row in sink.batches[0].raw_events] == [0]
+
+
+def test_a_batch_being_retried_is_abandoned_when_its_partition_is_revoked() -> None:
+    async def scenario() -> tuple[BatchHandler, FakeSink]:
+        handler, sink, _, _ = make_handler()
+        await handler.assign([0, 1])
+        sink.block = asyncio.Event()  # ClickHouse down
+        writing = asyncio.create_task(handler.handle({0: [rec(0, lifecycle("R1")[0])]}))
+        await asyncio.sleep(0.05)
+        await handler.revoke([0])
+        with pytest.raises(Abandoned):
+            await writing
+        return handler, sink
+
+    handler, sink = asyncio.run(scenario())
+
+    assert sink.batches == []
+    assert 0 not in handler.partitions and 0 not in handler._retained  # rebuilt from ClickHouse when back
+    assert 1 in handler.partitions
+
+
+def test_a_batch_prepared_behind_an_abandoned_one_is_abandoned_too() -> None:
+    async def scenario() -> tuple[BatchHandler, FakeSink]:
+        handler, sink, _, _ = make_handler()
+        await handler.assign([0])
+        sink.block = asyncio.Event()  # ClickHouse down
+        first = await handler.prepare({0: [rec(0, lifecycle("R1")[0])]})
+        assert first is not None
+        handler.start_persisting(first)
+        second = await handler.prepare({0: [rec(1, lifecycle("R1")[1])]})  # prepared while the first waits
+        assert second is not None
+        await handler.revoke([0])
+        with pytest.raises(Abandoned):
+            await handler.wait_persisted()
+        handler.start_persisting(second)
+        with pytest.raises(Abandoned):
+            await handler.wait_persisted()
+        return handler, sink
+
+    handler, sink = asyncio.run(scenario())
+
+    assert sink.batches == [] and handler.partitions == {} and handler._retained == {}
+
+
+def test_pipelined_batches_reach_the_sink_in_order() -> None:
+    async def scenario() -> FakeSink:
+        handler, sink, _, _ = make_handler()
+        await handler.assign([0])
+        bodies = lifecycle("R1")
+        for offset, body in enumerate(bodies):
+            prepared = await handler.prepare({0: [rec(offset, body)]})
+            await handler.wait_persisted()
+            assert prepared is not None
+            handler.start_persisting(prepared)
+        await handler.wait_persisted()
+        return sink
+
+    sink = asyncio.run(scenario())
+
+    assert [batch.offset_ranges[0] for batch in sink.batches] == [(0, 0), (1, 1), (2, 2), (3, 3)]
+
+
+def test_a_cleanly_revoked_partition_is_reused_only_when_clickhouse_agrees() -> None:
+    handler, sink, _, _ = make_handler()
+    asyncio.run(handler.assign([0]))
+    asyncio.run(handler.handle({0: [rec(0, lifecycle("R1")[0])]}))
+    kept = handler.partitions[0]
+    asyncio.run(handler.revoke([0]))
+
+    asyncio.run(handler.assign([0]))
+    assert handler.partitions[0] is kept
+
+    asyncio.run(handler.revoke([0]))
+    sink.applied[0] = 7  # another worker moved on meanwhile
+    asyncio.run(handler.assign([0]))
+    assert handler.partitions[0] is not kept and handler.partitions[0].applied_offset == 7
+
+
+def test_a_batch_fetched_before_a_rebalance_is_dropped() -> None:
+    handler, sink, _, _ = make_handler()
+    asyncio.run(handler.assign([0]))
+
+    assert asyncio.run(handler.handle({0: [rec(0, lifecycle("R1")[0])]}, is_current=lambda: False)) is None
+    assert sink.batches == []
+
+
+def test_records_of_partitions_not_owned_are_ignored() -> None:
+    handler, sink, _, _ = make_handler()
+    asyncio.run(handler.assign([0]))
+
+    report = asyncio.run(handler.handle({5: [rec(0, lifecycle("R1")[0])]}))
+
+    assert report is not None and report.skipped == 1 and sink.batches == []
+
+
+class FakeConsumer:
+    """The part of AIOKafkaConsumer the EventsConsumer uses; serves ``batches`` then stops the loop."""
+
+    def __init__(self, batches: list[dict[Any, list[Rec]]]) -> None:
+        self.batches = batches
+        self.listener: Any = None
+        self.seeks: dict[int, int | str] = {}
+        self.commits: list[dict[int, int]] = []
+        self.events: Any = None
+        self.idle = 0
+
+    def subscribe(self, topics: list[str], listener: Any) -> None:
+        self.listener = listener
+
+    def seek(self, tp: Any, offset: int) -> None:
+        self.seeks[tp.partition] = offset
+
+    async def seek_to_beginning(self, tp: Any) -> None:
+        self.seeks[tp.partition] = "beginning"
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Rec]]:
+        if self.batches:
+            return self.batches.pop(0)
+        self.idle += 1
+        if self.idle > 2:  # idle twice: the batch being persisted had its turn
+            await self.events.stop()
+        await asyncio.sleep(0.01)
+        return {}
+
+    async def commit(self, offsets: dict[Any, Any]) -> None:
+        self.commits.append({tp.partition: meta.offset for tp, meta in offsets.items()})
+
+    def highwater(self, tp: Any) -> int:
+        return 100
+
+
+def test_the_consumer_seeks_past_clickhouse_and_commits_what_is_persisted() -> None:
+    from aiokafka.structs import TopicPartition
+
+    from stream_processors.agents import EventsConsumer
+
+    async def scenario() -> tuple[FakeConsumer, FakeSink, CollectorRegistry]:
+        handler, sink, _, registry = make_handler(FakeSink(applied={1: 41}))
+        consumer = FakeConsumer([{TopicPartition(TOPIC, 0): [rec(0, lifecycle("R1")[0])]}])
+        events = EventsConsumer(consumer, handler, handler.metrics, batch_wait_s=0.0)
+        consumer.events = events
+        events.subscribe()
+        await consumer.listener.on_partitions_assigned([TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])
+        await events.run()
+        return consumer, sink, registry
+
+    consumer, sink, registry = asyncio.run(scenario())
+
+    assert consumer.seeks == {0: "beginning", 1: 42}
+    # partition 1 had nothing new: its persisted position is committed anyway (a crash between
+    # the insert and the commit must not leave lag tools behind forever)
+    assert {p: o for commit in consumer.commits for p, o in commit.items()} == {0: 1, 1: 42}
+    assert [batch.offset_ranges for batch in sink.batches] == [{0: (0, 0)}]
+    assert registry.get_sample_value("deptpulse_consumer_lag", {"partition": "0"}) == 99
+
+
+def test_business_gauges_per_provider_and_capped_pairs_and_absent_without_answers() -> None:
+    from stream_processors.core import MinuteAggregate
+    from stream_processors.metrics import BusinessGauges
+
+    registry = CollectorRegistry()
+    gauges = BusinessGauges(Metrics.create(registry), pair_limit=1)
+    rows = [
+        ("it", "hr", MinuteAggregate(csat_5=3, csat_1=1, sla_met=9, sla_breached=1)),
+        ("it", "sales", MinuteAggregate(csat_4=1)),
+        ("hr", "it", MinuteAggregate(requests_opened=4)),
+    ]
+
+    gauges.update("7d", rows)
+
+    def value(name: str, provider: str, customer: str) -> float | None:
+        labels = {"provider_department": provider, "customer_department": customer, "window": "7d"}
+        return registry.get_sample_value(name, labels)
+
+    assert value("deptpulse_csat_responses", "it", "*") == 5
+    assert value("deptpulse_csat_average", "it", "*") == pytest.approx((15 + 1 + 4) / 5)
+    assert value("deptpulse_satisfied_share", "it", "*") == pytest.approx(0.8)
+    assert value("deptpulse_sla_attainment_ratio", "it", "hr") == pytest.approx(0.9)
+    assert value("deptpulse_sla_requests", "it", "hr") == 10
+    assert value("deptpulse_csat_responses", "it", "sales") is None  # over the pair limit
+    assert value("deptpulse_csat_responses", "hr", "*") == 0
+    assert value("deptpulse_csat_average", "hr", "*") is None  # no answers: no ratio, no alert
+
+    gauges.update("7d", rows[2:])  # it's answers left the window
+    assert value("deptpulse_csat_responses", "it", "*") is None
+    assert value("deptpulse_csat_responses", "hr", "*") == 0
+
+
+def _parse(body: dict[str, Any]) -> Any:
+    from schemas.events import parse_event
+
+    return parse_event(orjson.dumps(body))
