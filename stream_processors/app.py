@@ -23,8 +23,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from deptpulse.settings import Settings
 from schemas.directory import load_directory
 from stream_processors.agents import BatchHandler, EventsConsumer
+from stream_processors.core.backlog import past_first_response_target
 from stream_processors.deadletter import KafkaDeadLetterSender
-from stream_processors.metrics import BusinessGauges, Metrics, window_starts
+from stream_processors.metrics import BacklogGauge, BusinessGauges, Metrics, window_starts
 from stream_processors.sinks.clickhouse import AsyncClickHouseSink, ClickHouseSink
 from stream_processors.storage import connect, migrate
 
@@ -95,6 +96,8 @@ def create_app(
     )
     runtime: dict[str, Any] = {}
     gauges = BusinessGauges(metrics, pair_limit=pair_limit)
+    backlog = BacklogGauge(metrics)
+    directory = load_directory(settings.directory_path)
 
     @app.task  # type: ignore[untyped-decorator]
     async def events_agent() -> None:
@@ -124,7 +127,7 @@ def create_app(
         )
         handler = BatchHandler(
             settings.events_topic,
-            load_directory(settings.directory_path),
+            directory,
             sink,
             KafkaDeadLetterSender(producer, settings.dead_letter_topic),
             metrics,
@@ -152,8 +155,10 @@ def create_app(
         if sink is None:
             return
         try:
-            for window, since in window_starts(datetime.now(UTC)).items():
+            now = datetime.now(UTC)
+            for window, since in window_starts(now).items():
                 gauges.update(window, await sink.window_aggregates(since))
+            backlog.update(past_first_response_target(await sink.unanswered_requests(), directory, now))
         except Exception as exc:  # ClickHouse down: keep the last values, try again next time
             log.warning("business gauges not refreshed: %s", exc)
 

@@ -11,7 +11,7 @@ to the ``pair_limit`` pairs with most answers (the rest only count in ``"*"``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -49,6 +49,7 @@ class Metrics:
     sla_requests: Gauge
     nps: Gauge
     nps_responses: Gauge
+    first_response_backlog: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -99,6 +100,11 @@ class Metrics:
             sla_requests=gauge("deptpulse_sla_requests", "Requests judged against their SLA in the window."),
             nps=gauge("deptpulse_nps", "Internal NPS (-100..100) over the window."),
             nps_responses=gauge("deptpulse_nps_responses", "Survey answers in the window."),
+            first_response_backlog=gauge(
+                "deptpulse_requests_awaiting_first_response_past_target",
+                "Open requests without a first response whose first-response target has passed.",
+                ("provider_department", "customer_department"),
+            ),
         )
 
 
@@ -183,3 +189,18 @@ def _answers(aggregate: MinuteAggregate) -> int:
 def _remove_child(gauge: Gauge, labels: tuple[str, ...]) -> None:
     with contextlib.suppress(KeyError):
         gauge.remove(*labels)
+
+
+class BacklogGauge:
+    """Publishes the first-response backlog per pair; a pair whose backlog cleared goes to 0."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.gauge = metrics.first_response_backlog
+        self._published: set[tuple[str, str]] = set()
+
+    def update(self, backlog: Mapping[tuple[str, str], int]) -> None:
+        for pair in self._published - set(backlog):
+            self.gauge.labels(*pair).set(0)
+        for pair, count in backlog.items():
+            self.gauge.labels(*pair).set(count)
+        self._published |= set(backlog)

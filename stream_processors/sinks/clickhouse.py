@@ -52,6 +52,7 @@ from clickhouse_connect.driver.client import Client
 from schemas.events import FeedbackSubmitted, RequestEvent, SurveyAnswered
 from stream_processors.core import AGGREGATE_COLUMNS, FACT_COLUMNS, BucketKey, MinuteAggregate, RequestFact
 from stream_processors.core.aggregates import merge_into
+from stream_processors.core.backlog import UnansweredRequest
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +312,25 @@ class ClickHouseSink:
         return [(row[0], row[1], aggregate_from_row(row[2:])) for row in rows]
 
 
+    def unanswered_requests(self, limit: int = 100_000) -> list[UnansweredRequest]:
+        """Open requests without a first response (the newest snapshot of each), for the backlog gauge."""
+        rows = self.client.query(
+            "SELECT provider_department, customer_department, service_category, priority, opened_at, status "
+            "FROM request_facts FINAL "
+            "WHERE first_response_at IS NULL AND resolved_at IS NULL AND closed_at IS NULL "
+            "LIMIT {limit:UInt32}",
+            parameters={"limit": limit},
+        ).result_rows
+        return [
+            UnansweredRequest(row[0], row[1], row[2], row[3], _utc(row[4]), row[5]) for row in rows
+        ]
+
+
+def _utc(value: datetime) -> datetime:
+    """clickhouse-connect returns naive datetimes for UTC columns; make them aware."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def aggregate_from_row(values: Sequence[Any]) -> MinuteAggregate:
     """A MinuteAggregate from column values in AGGREGATE_COLUMNS order (histogram keys as ints)."""
     converted: list[Any] = [
@@ -367,6 +387,10 @@ class AsyncClickHouseSink:
     async def window_aggregates(self, since: datetime) -> list[tuple[str, str, MinuteAggregate]]:
         """One attempt (the gauges refresh again soon); errors propagate."""
         return await self.call(self.sink.window_aggregates, since)
+
+    async def unanswered_requests(self) -> list[UnansweredRequest]:
+        """One attempt, like window_aggregates."""
+        return await self.call(self.sink.unanswered_requests)
 
     def _closing(self) -> bool:
         return self.closing

@@ -12,7 +12,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from schemas.events import parse_event
-from stream_processors.core import BucketKey, MinuteAggregate
+from stream_processors.core import BucketKey, MinuteAggregate, RequestFact
 from stream_processors.sinks.clickhouse import (
     AsyncClickHouseSink,
     ClickHouseSink,
@@ -191,3 +191,24 @@ def test_the_async_sink_retries_until_the_batch_is_in_exactly_once(clickhouse_cl
     # landed on the first try: the read-back sees it and stops; refused: inserted on the third
     assert flaky.attempts == (1 if land_first else 3)
     assert ("minute_buckets" in written) is (not land_first)
+
+
+def test_unanswered_requests_are_the_open_ones_without_a_first_response(sink: ClickHouseSink) -> None:
+    def fact(request_id: str, first_response: bool, last_event_minutes: int, status: str = "open") -> RequestFact:
+        at = MINUTE + timedelta(minutes=last_event_minutes)
+        return RequestFact(
+            request_id, "it", "finance", "it.access", "P2", MINUTE, at if first_response else None,
+            None, None, status, 0, None, None, None, None, 1800.0, 28800.0, None, at,
+        )
+
+    batch = SinkBatch(TOPIC)
+    # R1 waits; R2 was answered in a later snapshot (the newest snapshot wins); R3 waits on its customer.
+    batch.facts = [fact("R1", False, 0), fact("R2", False, 0), fact("R2", True, 5), fact("R3", False, 1, "waiting_on_customer")]
+    sink.write_side_tables(batch)
+
+    unanswered = sorted(sink.unanswered_requests(), key=lambda request: request.status)
+
+    assert [(r.provider_department, r.customer_department, r.status) for r in unanswered] == [
+        ("it", "finance", "open"), ("it", "finance", "waiting_on_customer")
+    ]
+    assert unanswered[0].opened_at == MINUTE  # timezone-aware UTC, as the core needs

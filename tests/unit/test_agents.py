@@ -436,3 +436,19 @@ def _parse(body: dict[str, Any]) -> Any:
     from schemas.events import parse_event
 
     return parse_event(orjson.dumps(body))
+
+
+def test_the_backlog_gauge_drops_a_cleared_pair_to_zero() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from stream_processors.metrics import BacklogGauge, Metrics
+
+    registry = CollectorRegistry()
+    gauge = BacklogGauge(Metrics.create(registry))
+    name = "deptpulse_requests_awaiting_first_response_past_target"
+    it_finance = {"provider_department": "it", "customer_department": "finance"}
+
+    gauge.update({("it", "finance"): 3})
+    assert registry.get_sample_value(name, it_finance) == 3
+    gauge.update({})
+    assert registry.get_sample_value(name, it_finance) == 0
