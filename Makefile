@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager kcat
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager kcat chromium fonts-wqy-microhei
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint typecheck bench soak lock clean system-packages kafka-jars
@@ -19,12 +19,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
-# Prometheus, Alertmanager and kcat come from Debian; install what is missing when we are root.
+# Prometheus, Alertmanager, kcat, Chromium (the HTML scorecard test) and a CJK font (Chinese
+# department names in its screenshot) come from Debian; install what is missing when we are root.
 system-packages:
 	@missing=""; \
-	for cmd in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager kcat:kcat promtool:prometheus amtool:prometheus-alertmanager; do \
+	for cmd in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager kcat:kcat promtool:prometheus amtool:prometheus-alertmanager chromium:chromium; do \
 	  command -v $${cmd%%:*} >/dev/null 2>&1 || missing="$$missing $${cmd##*:}"; \
 	done; \
+	dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \

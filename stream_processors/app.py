@@ -26,6 +26,9 @@ from stream_processors.agents import BatchHandler, EventsConsumer
 from stream_processors.core.backlog import past_first_response_target
 from stream_processors.deadletter import KafkaDeadLetterSender
 from stream_processors.metrics import BacklogGauge, BusinessGauges, Metrics, window_starts
+from stream_processors.scorecard.queries import ClickHouseAggregates
+from stream_processors.scorecard.read_api import register_faust_views
+from stream_processors.scorecard.service import ScorecardService
 from stream_processors.sinks.clickhouse import AsyncClickHouseSink, ClickHouseSink
 from stream_processors.storage import connect, migrate
 
@@ -162,6 +165,9 @@ def create_app(
         except Exception as exc:  # ClickHouse down: keep the last values, try again next time
             log.warning("business gauges not refreshed: %s", exc)
 
+    # The scorecard read API (deptpulse report reads through it while the worker holds chdb).
+    register_faust_views(app, ScorecardService(_LazyAggregates(settings), directory))
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
@@ -171,6 +177,20 @@ def create_app(
         return web.json({"worker_id": worker_id, "running": "events" in runtime})
 
     return app
+
+
+class _LazyAggregates:
+    """The read API's ClickHouse reader with a client of its own, connected on the first query
+    rather than when the app is built (its queries run on the read API's own thread)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._reader: ClickHouseAggregates | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._reader is None:
+            self._reader = ClickHouseAggregates(connect(self._settings))
+        return getattr(self._reader, name)
 
 
 def _faust_credentials(settings: Settings) -> Any:

@@ -353,7 +353,19 @@ def test_worker_counts_every_valid_event_once_and_dead_letters_exactly_the_bad_o
     run.start()
     wait_for_progress(run, ends, 1.0)
     metrics = scrape_until(run, 'deptpulse_csat_responses{customer_department="*",provider_department="it",window="7d"}')
+    opened_it = sum(c.get("requests_opened", 0) for (p, _), c in expected_totals(mix).items() if p == "it")
+    # The read API the worker serves, and `deptpulse report` reading through it (chdb is held).
+    url = f"http://127.0.0.1:{run.settings.worker_port}/api/v1/scorecard?provider=it&window=7d"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        api_rows = json.loads(response.read())["rows"]
+    report = subprocess.run([str(DEPTPULSE), "report", "--provider", "it", "--window", "7d", "--format", "json"],
+                            env=run.env(), capture_output=True, timeout=120, check=False)
     run.stop()
+
+    overall = [row for row in api_rows if row["customer_department"] is None]
+    assert [row["requests_opened"] for row in overall] == [opened_it]
+    assert report.returncode == 0, report.stderr.decode()[-2000:]
+    assert json.loads(report.stdout) == api_rows
 
     assert sum(v for k, v in metrics.items() if k.startswith("deptpulse_events_total{")) == len(mix.messages)
     csat_it = sum(c.get(f"csat_{k}", 0) for (p, _), c in expected_totals(mix).items() if p == "it" for k in range(1, 6))

@@ -1,0 +1,159 @@
+"""The scorecard read API, framework-agnostic: ``ReadApi.handle(path, query_params) -> (status, body)``.
+
+Endpoints (GET; every one takes ``window=1h|24h|7d|28d`` ending now, or ``since`` [+ ``until``]
+as RFC 3339 with an offset; default ``window=7d``):
+
+- ``/api/v1/scorecard?provider=&customer=``: ``{"window", "previous_window", "rows": [ScorecardRow]}``,
+  per provider (or every provider) its overall row then a row per customer;
+- ``/api/v1/matrix``: ``{"window", "previous_window", "rows"}``, one row per (provider, customer) pair;
+- ``/api/v1/timeseries?provider=&customer=``: ``Timeseries`` (``step_seconds``, ``points``).
+
+Invalid input is a 400 ``{"error": "bad request", "reason": ...}`` decided BEFORE any query: an
+unknown or repeated parameter, a department id the directory does not know, an unknown window, a
+timestamp without an offset, until not after since. An unknown path is a 404; a failing query a
+500 without details (they go to the log). :func:`register_faust_views` mounts the endpoints on a
+Faust app's web server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from schemas.directory import Directory
+from stream_processors.scorecard.service import (
+    ScorecardService,
+    ScorecardSource,
+    UnknownDepartment,
+    check_department,
+)
+from stream_processors.scorecard.windows import Window, WindowError, resolve_window, shown
+
+logger = logging.getLogger(__name__)
+
+SCORECARD_PATH: Final = "/api/v1/scorecard"
+MATRIX_PATH: Final = "/api/v1/matrix"
+TIMESERIES_PATH: Final = "/api/v1/timeseries"
+_WINDOW_PARAMS: Final = frozenset({"window", "since", "until"})
+ENDPOINTS: Final = {
+    SCORECARD_PATH: _WINDOW_PARAMS | {"provider", "customer"},
+    MATRIX_PATH: _WINDOW_PARAMS,
+    TIMESERIES_PATH: _WINDOW_PARAMS | {"provider", "customer"},
+}
+MAX_PARAM_LENGTH: Final = 200
+
+QueryParams = Mapping[str, str | Sequence[str]]
+Response = tuple[int, dict[str, Any]]
+
+
+class BadRequest(ValueError):
+    """A request the API refuses; the message is the reason returned with the 400."""
+
+
+def _single_values(query_params: QueryParams, allowed: frozenset[str]) -> dict[str, str]:
+    """One string per parameter, each known and of sane length."""
+    values: dict[str, str] = {}
+    for name, raw in query_params.items():
+        if name not in allowed:
+            raise BadRequest(f"unknown parameter {shown(name)}; allowed: {', '.join(sorted(allowed))}")
+        if not isinstance(raw, str):
+            if len(raw) != 1:
+                raise BadRequest(f"parameter {name!r} must be given once")
+            raw = raw[0]
+        if len(raw) > MAX_PARAM_LENGTH:
+            raise BadRequest(f"parameter {name!r} is longer than {MAX_PARAM_LENGTH} characters")
+        values[name] = raw
+    return values
+
+
+def _window_json(window: Window) -> dict[str, str]:
+    return {"since": window.since.isoformat(), "until": window.until.isoformat()}
+
+
+class ReadApi:
+    """The endpoints over any :class:`ScorecardSource`; ``now`` is injected (the clock of ``window=``)."""
+
+    def __init__(
+        self,
+        source: ScorecardSource,
+        directory: Directory,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._source = source
+        self._directory = directory
+        self._now = now
+
+    def handle(self, path: str, query_params: QueryParams) -> Response:
+        """(HTTP status, JSON-serialisable body) for a GET of ``path`` with ``query_params``."""
+        allowed = ENDPOINTS.get(path)
+        if allowed is None:
+            return 404, {
+                "error": "not found",
+                "reason": f"no endpoint {shown(path)}; see {', '.join(ENDPOINTS)}",
+            }
+        try:
+            params = _single_values(query_params, allowed)
+            window = resolve_window(
+                window=params.get("window"),
+                since=params.get("since"),
+                until=params.get("until"),
+                now=self._now(),
+            )
+            provider, customer = params.get("provider"), params.get("customer")
+            check_department(self._directory, provider, "provider")
+            check_department(self._directory, customer, "customer")
+        except (BadRequest, WindowError, UnknownDepartment) as exc:
+            return 400, {"error": "bad request", "reason": str(exc)}
+        try:
+            return 200, self._answer(path, window, provider, customer)
+        except Exception:  # a storage failure: details to the log, not to the caller
+            logger.exception("read API %s failed", path)
+            return 500, {"error": "internal error", "reason": "the query failed; see the worker's log"}
+
+    def _answer(
+        self, path: str, window: Window, provider: str | None, customer: str | None
+    ) -> dict[str, Any]:
+        if path == TIMESERIES_PATH:
+            return self._source.timeseries(window, provider, customer).model_dump(mode="json")
+        rows = (
+            self._source.matrix(window)
+            if path == MATRIX_PATH
+            else self._source.scorecard(window, provider, customer)
+        )
+        return {
+            "window": _window_json(window),
+            "previous_window": _window_json(window.previous()),
+            "rows": [row.model_dump(mode="json") for row in rows],
+        }
+
+
+def register_faust_views(
+    app: Any, service: ScorecardService, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> ReadApi:
+    """Mount the endpoints on a ``faust.App``'s web server (call before the app starts).
+
+    Queries block, so they run on one thread of their own: the event loop keeps serving, and
+    the source's ClickHouse client is never used by two threads at once.
+    """
+    api = ReadApi(service, service.directory, now)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deptpulse-read-api")
+
+    def view_for(path: str) -> Callable[..., Any]:
+        async def get(self: Any, request: Any) -> Any:
+            query = request.query
+            getall = getattr(query, "getall", None)  # aiohttp's MultiDict keeps repeated parameters
+            params = {key: getall(key) for key in set(query.keys())} if getall else dict(query)
+            status, body = await asyncio.get_running_loop().run_in_executor(
+                executor, api.handle, path, params
+            )
+            return self.json(body, status=status)
+
+        return get
+
+    for path in ENDPOINTS:
+        app.page(path, name=f"deptpulse_read_api_{path.rsplit('/', 1)[-1]}")(view_for(path))
+    return api

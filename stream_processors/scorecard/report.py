@@ -1,0 +1,180 @@
+"""``deptpulse report``: where the scorecard comes from, and the four output formats.
+
+Where from (:func:`open_source`):
+
+- a ClickHouse server (``DEPTPULSE_CLICKHOUSE_URL`` set): queried directly, whatever else runs;
+- embedded chdb: one process can hold a chdb path, and while the worker runs it holds it. So the
+  report first asks the worker's read API (``http://<bind_host>:<worker_port>/api/v1/...``) and
+  only when nothing listens there opens the path itself (the worker is down, so it is free).
+
+Formats: ``table`` (rich, the default), ``json`` (a list of :class:`ScorecardRow`), ``csv`` (the
+same fields, :data:`ROW_FIELDS` order, empty for null) and ``html`` (one self-contained page for a
+department head: needs a provider).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from rich.console import Console
+
+from deptpulse.settings import Settings
+from schemas.directory import Directory
+from stream_processors.scorecard.queries import ClickHouseAggregates
+from stream_processors.scorecard.remote import ReadApiError, RemoteScorecard
+from stream_processors.scorecard.render_html import HtmlReport, render_html
+from stream_processors.scorecard.render_table import scorecard_table
+from stream_processors.scorecard.rows import ROW_FIELDS, ScorecardRow
+from stream_processors.scorecard.service import ScorecardService, ScorecardSource, check_department
+from stream_processors.scorecard.windows import Window
+
+FORMATS: Final = ("table", "json", "csv", "html")
+_TABLE_WIDTH: Final = 200  # columns when the table goes to a file
+
+
+class ReportError(RuntimeError):
+    """Something the user can act on (the message says what); the CLI prints it without a traceback."""
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    window: Window
+    provider: str | None = None
+    customer: str | None = None
+    output_format: str = "table"
+
+    def check(self, directory: Directory) -> None:
+        """Raise ValueError for a request that cannot be answered, before anything is opened."""
+        if self.output_format not in FORMATS:
+            raise ValueError(f"unknown format {self.output_format!r}: choose one of {', '.join(FORMATS)}")
+        check_department(directory, self.provider, "provider")
+        check_department(directory, self.customer, "customer")
+        if self.output_format == "html" and self.provider is None:
+            raise ValueError("--format html is a page for one department: give --provider")
+
+
+def read_api_url(settings: Settings) -> str:
+    """The worker's read API base URL; a wildcard bind address is reached on loopback."""
+    host = settings.bind_host
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.worker_port}"
+
+
+@contextmanager
+def open_source(settings: Settings, directory: Directory) -> Iterator[tuple[ScorecardSource, str]]:
+    """(source, what it is): the worker's read API when chdb is in use and the worker listens, else
+    ClickHouse through :func:`stream_processors.storage.connect`."""
+    from stream_processors import storage  # imports clickhouse_connect's client stack: only when needed
+
+    if settings.clickhouse_url is None:
+        remote = RemoteScorecard(read_api_url(settings))
+        if remote.listening():
+            yield remote, f"the worker's read API at {remote.base_url}"
+            return
+    try:
+        client = storage.connect(settings)
+    except ClickHouseError as exc:
+        where = (
+            f"chdb path {settings.chdb_path}" if settings.clickhouse_url is None else "the ClickHouse server"
+        )
+        hint = (
+            f" Another process (the worker?) may hold it, and its read API at {read_api_url(settings)} "
+            "did not answer: start the worker with its web server, or stop it."
+            if settings.clickhouse_url is None and "lock" in str(exc).lower()
+            else ""
+        )
+        raise ReportError(f"cannot open {where}: {_first_line(exc)}.{hint}") from None
+    try:
+        yield ScorecardService(ClickHouseAggregates(client), directory), f"database {client.database}"
+    finally:
+        client.close()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def render_json(rows: Sequence[ScorecardRow]) -> str:
+    return json.dumps([row.model_dump(mode="json") for row in rows], ensure_ascii=False, indent=2) + "\n"
+
+
+def render_csv(rows: Sequence[ScorecardRow]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=ROW_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        values = row.model_dump(mode="json")
+        writer.writerow(
+            {
+                key: "" if value is None else str(value).lower() if isinstance(value, bool) else value
+                for key, value in values.items()
+            }
+        )
+    return out.getvalue()
+
+
+def render_table(
+    rows: Sequence[ScorecardRow],
+    directory: Directory,
+    window: Window,
+    width: int = _TABLE_WIDTH,
+    styled: bool = False,
+) -> str:
+    """The rich table as text ``width`` columns wide; ANSI styles only when ``styled`` (a terminal)."""
+    title = (
+        f"deptpulse scorecard {window.since:%Y-%m-%d %H:%M} – {window.until:%Y-%m-%d %H:%M} UTC "
+        "(changes against the window of the same length before)"
+    )
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=styled, no_color=not styled)
+    console.print(scorecard_table(rows, directory, title))
+    return buffer.getvalue()
+
+
+def produce(
+    source: ScorecardSource,
+    directory: Directory,
+    request: ReportRequest,
+    generated_at: datetime,
+    table_width: int = _TABLE_WIDTH,
+    styled: bool = False,
+) -> str:
+    """The report in the requested format; storage and API failures become :class:`ReportError`."""
+    try:
+        rows = source.scorecard(request.window, request.provider, request.customer)
+        if request.output_format == "json":
+            return render_json(rows)
+        if request.output_format == "csv":
+            return render_csv(rows)
+        if request.output_format == "table":
+            return render_table(rows, directory, request.window, table_width, styled)
+        assert request.provider is not None  # checked by ReportRequest.check
+        return render_html(
+            HtmlReport(
+                directory=directory,
+                provider=request.provider,
+                customer=request.customer,
+                window=request.window,
+                rows=rows,
+                matrix=source.matrix(request.window),
+                timeseries=source.timeseries(request.window, request.provider, request.customer),
+                generated_at=generated_at,
+            )
+        )
+    except ReadApiError as exc:
+        raise ReportError(str(exc)) from None
+    except ClickHouseError as exc:
+        text = str(exc)
+        if "UNKNOWN_TABLE" in text or "Unknown table" in text:
+            raise ReportError(
+                "no minute_buckets table in the database: the worker creates it (the migrations) when it starts"
+            ) from None
+        raise ReportError(f"the ClickHouse query failed: {_first_line(exc)}") from None

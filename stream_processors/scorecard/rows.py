@@ -1,0 +1,191 @@
+"""The scorecard's row model, and the rows computed from merged minute aggregates.
+
+One :class:`ScorecardRow` per provider department (``customer_department`` null: the provider's
+overall row) and per (provider, customer) pair. Every figure comes from
+:func:`stream_processors.core.summarize` over the window's merged sums and histograms.
+
+Small samples (the rule the JSON keeps, stable): when a figure's sample is below the provider's
+minimum (``Directory.policy_for(provider)``: ``csat_min_sample``, ``sla_min_sample``,
+``nps_min_sample``), the count is still given, the figure and its interval are ``null``, and
+``<csat|sla|nps>_insufficient`` is ``true``. A ``*_change`` (this window minus the previous window
+of the same length, in the figure's own unit) is ``null`` when either side is null. Durations are
+business seconds from the histograms (within 5.9 % of the exact value); they have no minimum, so
+read them with their ``*_count``.
+
+Time-series points (:class:`TimeseriesPoint`) are chart data, not verdicts: they carry a figure
+whenever its count is above zero, with the same ``*_insufficient`` flags, and charts draw the
+points below the minimum hollow.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.directory import AlertPolicy
+from stream_processors.core import MinuteAggregate, summarize
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ScorecardRow(_Model):
+    """How a provider department served one customer department (or everyone) in a window."""
+
+    provider_department: str
+    customer_department: str | None  # null: the provider's overall row
+    since: datetime  # the window, [since, until) in UTC
+    until: datetime
+    requests_opened: int
+    requests_resolved: int  # first resolutions in the window
+    requests_reopened: int
+    first_response_count: int
+    first_response_p50_s: float | None  # business seconds
+    first_response_p90_s: float | None
+    resolution_count: int  # resolutions in the window, re-resolutions after a reopen included
+    resolution_p50_s: float | None
+    resolution_p90_s: float | None
+    sla_met: int
+    sla_breached: int
+    sla_attainment: float | None  # 0..1; null when insufficient
+    sla_insufficient: bool
+    csat_count: int
+    csat_avg: float | None  # 1..5
+    csat_satisfied_share: float | None  # share of 4 and 5 answers, 0..1
+    csat_satisfied_share_lower95: float | None  # Wilson score 95 % lower bound
+    csat_insufficient: bool
+    nps_count: int
+    nps: float | None  # -100..100
+    nps_margin95: float | None  # half-width of the 95 % interval, NPS points
+    nps_insufficient: bool
+    # This window minus the previous window of the same length.
+    requests_opened_change: int
+    first_response_p90_s_change: float | None
+    resolution_p90_s_change: float | None
+    sla_attainment_change: float | None
+    csat_avg_change: float | None
+    csat_satisfied_share_change: float | None
+    nps_change: float | None
+
+
+ROW_FIELDS: Final = tuple(ScorecardRow.model_fields)
+
+
+class TimeseriesPoint(_Model):
+    """One point of a trend: the step starting at ``start``; figures whenever there is a sample."""
+
+    start: datetime
+    requests_opened: int
+    first_response_count: int
+    first_response_p90_s: float | None
+    sla_met: int
+    sla_breached: int
+    sla_attainment: float | None
+    sla_insufficient: bool
+    csat_count: int
+    csat_avg: float | None
+    csat_satisfied_share: float | None
+    csat_insufficient: bool
+    nps_count: int
+    nps: float | None
+    nps_insufficient: bool
+
+
+class Timeseries(_Model):
+    provider_department: str | None  # null: every provider
+    customer_department: str | None  # null: every customer
+    since: datetime
+    until: datetime
+    step_seconds: int
+    points: list[TimeseriesPoint]
+
+
+def _change(current: float | None, previous: float | None) -> float | None:
+    return None if current is None or previous is None else current - previous
+
+
+def _unless(insufficient: bool, value: float | None) -> float | None:
+    return None if insufficient else value
+
+
+def scorecard_row(
+    provider: str,
+    customer: str | None,
+    since: datetime,
+    until: datetime,
+    current: MinuteAggregate,
+    previous: MinuteAggregate,
+    policy: AlertPolicy,
+) -> ScorecardRow:
+    """The row of one provider (and customer, or None for overall) from the window's merged sums."""
+    this, last = summarize(current), summarize(previous)
+    csat_short = this.csat_count < policy.csat_min_sample
+    sla_short = this.sla_count < policy.sla_min_sample
+    nps_short = this.nps_count < policy.nps_min_sample
+    csat_avg = _unless(csat_short, this.csat_avg)
+    satisfied = _unless(csat_short, this.satisfied_share)
+    sla_attainment = _unless(sla_short, this.sla_attainment)
+    nps = _unless(nps_short, this.nps)
+    previous_csat_short = last.csat_count < policy.csat_min_sample
+    previous_sla_short = last.sla_count < policy.sla_min_sample
+    previous_nps_short = last.nps_count < policy.nps_min_sample
+    return ScorecardRow(
+        provider_department=provider,
+        customer_department=customer,
+        since=since,
+        until=until,
+        requests_opened=current.requests_opened,
+        requests_resolved=current.requests_resolved,
+        requests_reopened=current.requests_reopened,
+        first_response_count=current.first_response_count,
+        first_response_p50_s=this.first_response_p50_s,
+        first_response_p90_s=this.first_response_p90_s,
+        resolution_count=current.resolution_count,
+        resolution_p50_s=this.resolution_p50_s,
+        resolution_p90_s=this.resolution_p90_s,
+        sla_met=current.sla_met,
+        sla_breached=current.sla_breached,
+        sla_attainment=sla_attainment,
+        sla_insufficient=sla_short,
+        csat_count=this.csat_count,
+        csat_avg=csat_avg,
+        csat_satisfied_share=satisfied,
+        csat_satisfied_share_lower95=_unless(csat_short, this.satisfied_share_lower95),
+        csat_insufficient=csat_short,
+        nps_count=this.nps_count,
+        nps=nps,
+        nps_margin95=_unless(nps_short, this.nps_margin95),
+        nps_insufficient=nps_short,
+        requests_opened_change=current.requests_opened - previous.requests_opened,
+        first_response_p90_s_change=_change(this.first_response_p90_s, last.first_response_p90_s),
+        resolution_p90_s_change=_change(this.resolution_p90_s, last.resolution_p90_s),
+        sla_attainment_change=_change(sla_attainment, _unless(previous_sla_short, last.sla_attainment)),
+        csat_avg_change=_change(csat_avg, _unless(previous_csat_short, last.csat_avg)),
+        csat_satisfied_share_change=_change(satisfied, _unless(previous_csat_short, last.satisfied_share)),
+        nps_change=_change(nps, _unless(previous_nps_short, last.nps)),
+    )
+
+
+def timeseries_point(start: datetime, aggregate: MinuteAggregate, policy: AlertPolicy) -> TimeseriesPoint:
+    """One chart point: figures whenever there is a sample, flagged below the policy's minimums."""
+    summary = summarize(aggregate)
+    return TimeseriesPoint(
+        start=start,
+        requests_opened=aggregate.requests_opened,
+        first_response_count=aggregate.first_response_count,
+        first_response_p90_s=summary.first_response_p90_s,
+        sla_met=aggregate.sla_met,
+        sla_breached=aggregate.sla_breached,
+        sla_attainment=summary.sla_attainment,
+        sla_insufficient=summary.sla_count < policy.sla_min_sample,
+        csat_count=summary.csat_count,
+        csat_avg=summary.csat_avg,
+        csat_satisfied_share=summary.satisfied_share,
+        csat_insufficient=summary.csat_count < policy.csat_min_sample,
+        nps_count=summary.nps_count,
+        nps=summary.nps,
+        nps_insufficient=summary.nps_count < policy.nps_min_sample,
+    )

@@ -1,0 +1,177 @@
+"""The scorecard as a service: department ids checked against the directory, sums read from storage,
+rows computed in Python. The read API, ``deptpulse report`` and the HTML page all go through a
+:class:`ScorecardSource`: this local one, or :class:`~stream_processors.scorecard.remote.RemoteScorecard`
+over the worker's read API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from schemas.directory import AlertPolicy, Directory
+from stream_processors.core import MinuteAggregate, MinuteAggregator
+from stream_processors.core.aggregates import merge_into
+from stream_processors.scorecard.queries import AggregateReader, Pair
+from stream_processors.scorecard.rows import (
+    ScorecardRow,
+    Timeseries,
+    scorecard_row,
+    timeseries_point,
+)
+from stream_processors.scorecard.windows import Window, shown
+
+
+class UnknownDepartment(ValueError):
+    """A department id that the directory does not know."""
+
+
+def check_department(directory: Directory, department: str | None, role: str) -> None:
+    """Raise :class:`UnknownDepartment` unless ``department`` is None or a directory id."""
+    if department is not None and not directory.has_department(department):
+        raise UnknownDepartment(
+            f"unknown {role} department {shown(department)}: known are {', '.join(directory.department_ids())}"
+        )
+
+
+def policy_of(directory: Directory, department: str | None) -> AlertPolicy:
+    """The department's alert policy (its sample minimums); the directory's default for None or for
+    a department the data names but the directory no longer has."""
+    if department is not None and directory.has_department(department):
+        return directory.policy_for(department)
+    return directory.alert_policy
+
+
+def display_name(directory: Directory, department: str) -> str:
+    """The department's display name (e.g. 人力资源部); the bare id for one the directory lacks."""
+    return directory.department(department).name if directory.has_department(department) else department
+
+
+class ScorecardSource(Protocol):
+    """Scorecard rows, the provider x customer matrix and time series for a window."""
+
+    def scorecard(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> list[ScorecardRow]: ...
+
+    def matrix(self, window: Window) -> list[ScorecardRow]: ...
+
+    def timeseries(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> Timeseries: ...
+
+
+def _merged(aggregates: Iterable[MinuteAggregate]) -> MinuteAggregate:
+    total = MinuteAggregator.initialize()
+    for aggregate in aggregates:
+        merge_into(total, aggregate)
+    return total
+
+
+class ScorecardService:
+    """A :class:`ScorecardSource` over an :class:`AggregateReader` (ClickHouse) and the directory."""
+
+    def __init__(self, reader: AggregateReader, directory: Directory) -> None:
+        self.reader = reader
+        self.directory = directory
+
+    def _order(self, departments: Iterable[str]) -> list[str]:
+        """Directory order first, then ids the directory no longer knows, sorted."""
+        known = self.directory.department_ids()
+        present = set(departments)
+        return [d for d in known if d in present] + sorted(present - set(known))
+
+    def scorecard(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> list[ScorecardRow]:
+        """Per provider (``provider``, or every one): its overall row, then a row per customer that
+        had data in this window or the previous one (only ``customer``'s when it is given)."""
+        check_department(self.directory, provider, "provider")
+        check_department(self.directory, customer, "customer")
+        sums = self.reader.pair_sums(window, provider)
+        providers = (
+            [provider]
+            if provider
+            else self._order(
+                [
+                    *self.directory.department_ids(),
+                    *(p for p, _ in sums.current),
+                    *(p for p, _ in sums.previous),
+                ]
+            )
+        )
+        rows = []
+        for each in providers:
+            pairs = {pair for pair in (*sums.current, *sums.previous) if pair[0] == each}
+            rows.append(
+                self._row(
+                    window,
+                    each,
+                    None,
+                    [sums.current[p] for p in pairs if p in sums.current],
+                    [sums.previous[p] for p in pairs if p in sums.previous],
+                )
+            )
+            for served in self._order(c for _, c in pairs):
+                if customer is None or served == customer:
+                    pair = (each, served)
+                    rows.append(
+                        self._row(window, each, served, _only(sums.current, pair), _only(sums.previous, pair))
+                    )
+        return rows
+
+    def matrix(self, window: Window) -> list[ScorecardRow]:
+        """A row for every (provider, customer) pair with data in this window or the previous one."""
+        sums = self.reader.pair_sums(window)
+        pairs = set(sums.current) | set(sums.previous)
+        providers = self._order(p for p, _ in pairs)
+        customers = self._order(c for _, c in pairs)
+        return [
+            self._row(window, p, c, _only(sums.current, (p, c)), _only(sums.previous, (p, c)))
+            for p in providers
+            for c in customers
+            if (p, c) in pairs
+        ]
+
+    def timeseries(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> Timeseries:
+        """Points over the window (:meth:`Window.step` apart), empty steps included as zeros."""
+        check_department(self.directory, provider, "provider")
+        check_department(self.directory, customer, "customer")
+        sums = self.reader.series_sums(window, provider, customer)
+        policy = policy_of(self.directory, provider)
+        points = [
+            timeseries_point(start, sums.get(index) or MinuteAggregate(), policy)
+            for index, start in enumerate(window.point_starts())
+        ]
+        return Timeseries(
+            provider_department=provider,
+            customer_department=customer,
+            since=window.since,
+            until=window.until,
+            step_seconds=int(window.step().total_seconds()),
+            points=points,
+        )
+
+    def _row(
+        self,
+        window: Window,
+        provider: str,
+        customer: str | None,
+        current: Iterable[MinuteAggregate],
+        previous: Iterable[MinuteAggregate],
+    ) -> ScorecardRow:
+        return scorecard_row(
+            provider,
+            customer,
+            window.since,
+            window.until,
+            _merged(current),
+            _merged(previous),
+            policy_of(self.directory, provider),
+        )
+
+
+def _only(sums: dict[Pair, MinuteAggregate], pair: Pair) -> list[MinuteAggregate]:
+    return [sums[pair]] if pair in sums else []
