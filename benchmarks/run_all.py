@@ -9,7 +9,7 @@ Every ``benchmarks/bench_<name>.py`` present runs in its own process, one after 
 do not compete for the cores), as ``python -m benchmarks.bench_<name> [sizes] --json FILE``. The
 file holds ``{"benchmark", "figures": [...]}`` (see :func:`benchmarks.figure`); the gateway
 benchmark's own report shape (``runs``, ``targets``) is read too. A benchmark this runner expects
-but that is missing (``bench_worker`` until it is written) or that fails is named in the output and
+but that is missing or that fails is named in the output and
 in the document, never left out silently. Benchmarks that start Kafka start their own throwaway
 broker unless ``--bootstrap`` names one.
 """
@@ -57,7 +57,7 @@ EXPECTED: dict[str, Spec] = {
         quick="--duration 1 --warmup 0.5 --max-requests 300 --rate 50 --connections 4 --batch-connections 2",
         takes_bootstrap=True,
     ),
-    "worker": Spec(),
+    "worker": Spec(quick="--quick", takes_bootstrap=True),
 }
 
 
