@@ -29,7 +29,9 @@ def free_ports(count: int) -> list[int]:
 def throwaway_kafka(bootstrap: str | None, home: Path) -> Iterator[Settings]:
     """Settings for ``bootstrap`` when given; else a broker of our own on free ports, stopped after."""
     if bootstrap:
-        yield Settings(home=home, kafka_bootstrap_servers=bootstrap)
+        settings = Settings(home=home, kafka_bootstrap_servers=bootstrap)
+        create_topics(settings)
+        yield settings
         return
     kafka_port, controller_port = free_ports(2)
     settings = Settings(

@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,8 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import free_ports, throwaway_kafka
 from deptpulse.settings import Settings
-from deptpulse.stack import LocalStack, create_topics
 
 TOKEN = "bench-token-0123456789abcdef"
 TARGETS = {"single_rps": 2000.0, "p99_at_rate_ms": 50.0, "batch_events_per_s": 50_000.0}
@@ -227,39 +226,6 @@ async def open_loop(
 # --- processes ---------------------------------------------------------------------------------------
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-@contextlib.contextmanager
-def kafka(bootstrap: str | None, home: Path) -> Iterator[Settings]:
-    """Settings for the given broker, or for a throwaway one started (and stopped) here."""
-    if bootstrap is not None:
-        settings = Settings(home=home, kafka_bootstrap_servers=bootstrap)
-        create_topics(settings)
-        yield settings
-        return
-    kafka_port, controller_port = _free_ports(2)
-    settings = Settings(
-        home=home, kafka_bootstrap_servers=f"127.0.0.1:{kafka_port}", kafka_controller_port=controller_port
-    )
-    stack = LocalStack(settings)
-    try:
-        print(f"starting a throwaway Kafka broker on 127.0.0.1:{kafka_port} ...", flush=True)
-        stack.up(["kafka"])
-        create_topics(settings)
-        yield settings
-    finally:
-        stack.down(["kafka"])
-
-
 @contextlib.contextmanager
 def gateway_process(settings: Settings, port: int, home: Path) -> Iterator[subprocess.Popen[bytes]]:
     integrations = home / "integrations.yaml"
@@ -337,10 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.bootstrap and args.bootstrap.split(":")[0] not in ("127.0.0.1", "localhost", "::1"):
         parser.error("--bootstrap must be a loopback address")
 
-    host, (port,) = "127.0.0.1", _free_ports(1)
+    host, (port,) = "127.0.0.1", free_ports(1)
     with (
         tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp,
-        kafka(args.bootstrap, Path(tmp)) as settings,
+        throwaway_kafka(args.bootstrap, Path(tmp)) as settings,
         gateway_process(settings, port, Path(tmp)) as process,
     ):
         runs: list[tuple[RunResult, float]] = []
