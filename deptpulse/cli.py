@@ -123,13 +123,23 @@ def stack_status(ctx: click.Context) -> None:
 
 @main.command("demo")
 @click.option("--keep-running", is_flag=True, help="Leave the services the demo started running.")
+@click.option("--live-seconds", default=30.0, show_default=True, type=click.FloatRange(min=1),
+              help="How long the it-degradation scenario runs live through the gateway and the SDK.")
+@click.option("--history-days", default=30, show_default=True, type=click.IntRange(min=8),
+              help="Days of simulated history replayed first.")
 @click.pass_context
-def demo(ctx: click.Context, keep_running: bool) -> None:
-    """Run the main job end to end on the local stack, then stop what it started."""
+def demo(ctx: click.Context, keep_running: bool, live_seconds: float, history_days: int) -> None:
+    """The whole story on the local stack: history, a live degradation, the alert mail, the scorecard.
+
+    Stops what it started unless --keep-running; exit code 1 when any step failed (each is named).
+    """
     from deptpulse.demo import Demo
 
-    with stack_errors():
-        Demo(settings_of(ctx), Console(), keep_running=keep_running).run()
+    demo = Demo(
+        settings_of(ctx), Console(), keep_running=keep_running, live_seconds=live_seconds, history_days=history_days
+    )
+    if not demo.run():
+        ctx.exit(1)
 
 
 # --- deptpulse gateway: authenticated HTTP ingestion into Kafka -----------------------------------
