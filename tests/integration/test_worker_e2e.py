@@ -234,7 +234,9 @@ class Run:
 def publish(settings: Settings, mix: Mix) -> dict[int, int]:
     """Publish in order; returns partition -> end offset."""
     create_topics(settings)
-    producer = KafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=10, max_in_flight_requests_per_connection=1)
+    # lz4, as the Publisher writes: the worker must be able to read it (aiokafka needs cramjam).
+    producer = KafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=10,
+                             max_in_flight_requests_per_connection=1, compression_type="lz4")
     for message in mix.messages:
         producer.send(settings.events_topic, value=message.value, key=message.key, partition=message.partition)
     producer.flush()
