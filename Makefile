@@ -55,7 +55,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.run_all
 
 soak: setup
-	$(BIN)/pytest -m reliability --run-slow $(PYTEST_ARGS)
+	$(BIN)/pytest tests/reliability -m reliability --run-slow -s $(PYTEST_ARGS)
 
 # Re-resolve the pinned set after changing pyproject.toml's ranges.
 lock:
