@@ -9,9 +9,11 @@ INSERT of fewer than ``max_insert_block_size`` rows into one partition of a Merg
 part, committed atomically, so ClickHouse holds a batch's deltas if and only if it holds its
 offset. On every partition assignment the worker reads that applied offset X, rebuilds the
 partition's state from ``raw_events`` (offset <= X) and seeks the consumer to X + 1 (and also
-skips any message <= X it still sees). Whatever Kafka's committed offset says, nothing is lost
-and nothing is counted twice. The worker commits X + 1 to Kafka after each batch too, but only so
-that lag tools have something to show; it is never read back for correctness.
+skips any message <= X it still sees), so nothing is counted twice. The worker commits X + 1 to
+Kafka after each batch too, but only so that lag tools have something to show. One known gap
+(open, docs/reliability.md bug 1): a partition with NO applied offset (X = -1) while the group has
+a committed offset can resume at that committed offset instead of the beginning, losing the events
+before it; a single ClickHouse for the whole group, never emptied, does not reach it.
 
 Order of writes in a batch (each retried with backoff until it succeeds; a batch is never
 dropped while its partitions are owned):
