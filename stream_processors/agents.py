@@ -433,6 +433,8 @@ class EventsConsumer:
         self.epoch = 0  # bumped by every rebalance callback: a batch fetched before one is dropped
         self._uncollected = False  # a batch was handed to the handler and its outcome not yet seen
         self._uncommitted: dict[int, int] = {}  # partition -> next offset, persisted, not yet committed
+        self._expected_start: dict[int, int] = {}  # newly assigned partition -> offset it must resume at
+        self._reseeked: set[int] = set()
         self._stopped = asyncio.Event()
 
     def subscribe(self) -> None:
@@ -452,14 +454,19 @@ class EventsConsumer:
                 outer.epoch += 1
                 partitions = sorted(tp.partition for tp in assigned if tp.topic == topic)
                 applied = await outer.handler.assign(partitions)
+                fresh = [TopicPartition(topic, p) for p, offset in applied.items() if offset < 0]
+                beginnings = await outer.consumer.beginning_offsets(fresh) if fresh else {}
+                starts: dict[int, int] = {}
                 for partition, offset in applied.items():
                     tp = TopicPartition(topic, partition)
-                    if offset >= 0:
-                        outer.consumer.seek(tp, offset + 1)
-                        # a crash between the insert and the commit left the group's offset behind
+                    starts[partition] = offset + 1 if offset >= 0 else beginnings[tp]
+                    # Synchronous seeks: while this callback awaited ClickHouse, aiokafka may already
+                    # have fetched from the group's committed offsets (checked in _next_batch).
+                    outer.consumer.seek(tp, starts[partition])
+                    if offset >= 0:  # a crash between the insert and the commit left the group's offset behind
                         outer._uncommitted[partition] = offset + 1
-                    else:
-                        await outer.consumer.seek_to_beginning(tp)
+                outer._expected_start = starts
+                outer._reseeked.clear()
                 log.info("assigned %s; resuming after applied offsets %s", partitions, applied)
 
         self.consumer.subscribe([topic], listener=Listener())
@@ -512,6 +519,8 @@ class EventsConsumer:
                 count, deadline, epoch = 0, None, self.epoch
                 continue
             for tp, partition_records in fetched.items():
+                if not self._starts_where_expected(tp, partition_records):
+                    continue
                 records[tp.partition].extend(partition_records)
                 count += len(partition_records)
             if not count:
@@ -521,6 +530,25 @@ class EventsConsumer:
             if count >= self.batch_max or time.monotonic() >= deadline:
                 break
         return epoch, records
+
+    def _starts_where_expected(self, tp: Any, partition_records: Sequence[Any]) -> bool:
+        """A newly assigned partition's first records must start where ClickHouse says it resumes.
+        Records from anywhere else (fetched from the group's committed offset while the assignment
+        callback awaited ClickHouse) are dropped and the partition re-sought, once: if Kafka no
+        longer has that offset (retention), what it has is taken, with a warning."""
+        expected = self._expected_start.get(tp.partition)
+        if expected is None or not partition_records:
+            return True
+        first = partition_records[0].offset
+        if first == expected or tp.partition in self._reseeked:
+            if first != expected:
+                log.warning("partition %d resumes at %d: Kafka no longer has offset %d", tp.partition, first, expected)
+            del self._expected_start[tp.partition]
+            return True
+        log.warning("partition %d fetched from %d, not from %d: re-seeking", tp.partition, first, expected)
+        self._reseeked.add(tp.partition)
+        self.consumer.seek(tp, expected)
+        return False
 
     async def _after_batch(self, report: BatchReport) -> None:
         from aiokafka.structs import TopicPartition

@@ -10,10 +10,10 @@ part, committed atomically, so ClickHouse holds a batch's deltas if and only if 
 offset. On every partition assignment the worker reads that applied offset X, rebuilds the
 partition's state from ``raw_events`` (offset <= X) and seeks the consumer to X + 1 (and also
 skips any message <= X it still sees), so nothing is counted twice. The worker commits X + 1 to
-Kafka after each batch too, but only so that lag tools have something to show. One known gap
-(open, docs/reliability.md bug 1): a partition with NO applied offset (X = -1) while the group has
-a committed offset can resume at that committed offset instead of the beginning, losing the events
-before it; a single ClickHouse for the whole group, never emptied, does not reach it.
+Kafka after each batch too, but only so that lag tools have something to show; a partition's first
+records after an assignment must start at X + 1 (or at the beginning when X = -1), whatever the
+group's committed offset says (EventsConsumer._starts_where_expected). One open gap: a worker
+killed while another joins can leave the survivor with wrong totals (docs/reliability.md, bug 2).
 
 Order of writes in a batch (each retried with backoff until it succeeds; a batch is never
 dropped while its partitions are owned):

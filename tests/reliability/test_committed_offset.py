@@ -19,15 +19,8 @@ from kafka.structs import OffsetAndMetadata
 from tests.reliability.harness import FaultyRun, Mix, assert_totals, generate, publish
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
-KNOWN_LOSS = (
-    "OPEN BUG (docs/reliability.md): a partition with no applied offset in ClickHouse can resume at "
-    "the group's committed offset: aiokafka fetches from it while the assignment callback awaits Cli"
-    "ckHouse, and those records are processed before seek_to_beginning takes effect (stream_processo"
-    "rs/agents.py, Listener.on_partitions_assigned). Events before that offset are lost."
-)
 
 
-@pytest.mark.xfail(reason=KNOWN_LOSS, strict=False)
 def test_a_worker_with_empty_clickhouse_ignores_the_groups_committed_offsets(
     make_run: Callable[..., FaultyRun],
 ) -> None:

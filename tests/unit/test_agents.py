@@ -345,7 +345,8 @@ class FakeConsumer:
     def __init__(self, batches: list[dict[Any, list[Rec]]]) -> None:
         self.batches = batches
         self.listener: Any = None
-        self.seeks: dict[int, int | str] = {}
+        self.seeks: dict[int, int] = {}
+        self.seek_log: list[tuple[int, int]] = []
         self.commits: list[dict[int, int]] = []
         self.events: Any = None
         self.idle = 0
@@ -355,9 +356,10 @@ class FakeConsumer:
 
     def seek(self, tp: Any, offset: int) -> None:
         self.seeks[tp.partition] = offset
+        self.seek_log.append((tp.partition, offset))
 
-    async def seek_to_beginning(self, tp: Any) -> None:
-        self.seeks[tp.partition] = "beginning"
+    async def beginning_offsets(self, tps: list[Any]) -> dict[Any, int]:
+        return {tp: 0 for tp in tps}
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Rec]]:
         if self.batches:
@@ -392,12 +394,39 @@ def test_the_consumer_seeks_past_clickhouse_and_commits_what_is_persisted() -> N
 
     consumer, sink, registry = asyncio.run(scenario())
 
-    assert consumer.seeks == {0: "beginning", 1: 42}
+    assert consumer.seeks == {0: 0, 1: 42}
     # partition 1 had nothing new: its persisted position is committed anyway (a crash between
     # the insert and the commit must not leave lag tools behind forever)
     assert {p: o for commit in consumer.commits for p, o in commit.items()} == {0: 1, 1: 42}
     assert [batch.offset_ranges for batch in sink.batches] == [{0: (0, 0)}]
     assert registry.get_sample_value("deptpulse_consumer_lag", {"partition": "0"}) == 99
+
+
+def test_records_from_the_groups_committed_offset_are_dropped_and_the_partition_re_sought() -> None:
+    """aiokafka may fetch from the group's committed offset while the assignment callback awaits
+    ClickHouse; ClickHouse (empty here) says partition 0 resumes at 0, so those records must not
+    count and offsets 0.. must be read (found by tests/reliability/test_committed_offset.py)."""
+    from aiokafka.structs import TopicPartition
+
+    from stream_processors.agents import EventsConsumer
+
+    first, later = lifecycle("R1")[0], lifecycle("R2")[0]
+    tp = TopicPartition(TOPIC, 0)
+
+    async def scenario() -> tuple[FakeConsumer, FakeSink]:
+        handler, sink, _, _ = make_handler(FakeSink())
+        consumer = FakeConsumer([{tp: [rec(5, later)]}, {tp: [rec(0, first)]}])
+        events = EventsConsumer(consumer, handler, handler.metrics, batch_wait_s=0.0)
+        consumer.events = events
+        events.subscribe()
+        await consumer.listener.on_partitions_assigned([tp])
+        await events.run()
+        return consumer, sink
+
+    consumer, sink = asyncio.run(scenario())
+
+    assert consumer.seek_log == [(0, 0), (0, 0)]  # at assignment, then again after the stray fetch
+    assert [batch.offset_ranges for batch in sink.batches] == [{0: (0, 0)}]
 
 
 def test_business_gauges_per_provider_and_capped_pairs_and_absent_without_answers() -> None:
