@@ -12,8 +12,9 @@ partition's state from ``raw_events`` (offset <= X) and seeks the consumer to X 
 skips any message <= X it still sees), so nothing is counted twice. The worker commits X + 1 to
 Kafka after each batch too, but only so that lag tools have something to show; a partition's first
 records after an assignment must start at X + 1 (or at the beginning when X = -1), whatever the
-group's committed offset says (EventsConsumer._starts_where_expected). One open gap: a worker
-killed while another joins can leave the survivor with wrong totals (docs/reliability.md, bug 2).
+group's committed offset says (EventsConsumer._starts_where_expected). Open gap: when ClickHouse
+holds less than the group's commits (per-worker chdb paths, an emptied database), some runs still
+lose events (docs/reliability.md, bugs 1 and 2); one ClickHouse for the whole group avoids it.
 
 Order of writes in a batch (each retried with backoff until it succeeds; a batch is never
 dropped while its partitions are owned):
