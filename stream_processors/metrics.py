@@ -48,6 +48,7 @@ class Metrics:
     sla_attainment: Gauge
     sla_requests: Gauge
     nps: Gauge
+    nps_margin: Gauge
     nps_responses: Gauge
     first_response_backlog: Gauge
 
@@ -99,6 +100,7 @@ class Metrics:
             sla_attainment=gauge("deptpulse_sla_attainment_ratio", "Share of judged requests within SLA."),
             sla_requests=gauge("deptpulse_sla_requests", "Requests judged against their SLA in the window."),
             nps=gauge("deptpulse_nps", "Internal NPS (-100..100) over the window."),
+            nps_margin=gauge("deptpulse_nps_margin", "Half-width of the 95 % interval of the NPS, in points."),
             nps_responses=gauge("deptpulse_nps_responses", "Survey answers in the window."),
             first_response_backlog=gauge(
                 "deptpulse_requests_awaiting_first_response_past_target",
@@ -144,6 +146,7 @@ class BusinessGauges:
             m.sla_attainment,
             m.sla_requests,
             m.nps,
+            m.nps_margin,
             m.nps_responses,
         )
 
@@ -160,6 +163,7 @@ class BusinessGauges:
             (m.first_response_p90, summary.first_response_p90_s),
             (m.sla_attainment, summary.sla_attainment),
             (m.nps, summary.nps),
+            (m.nps_margin, summary.nps_margin95),
         ):
             if value is None:
                 _remove_child(gauge, labels)

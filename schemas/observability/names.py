@@ -27,7 +27,11 @@ POLICY_CSAT_MIN_SAMPLE = "deptpulse:policy_csat_min_sample"
 POLICY_NPS_MIN_SAMPLE = "deptpulse:policy_nps_min_sample"
 POLICY_SLA_MIN_SAMPLE = "deptpulse:policy_sla_min_sample"
 
+# Upper ends of 95 % intervals: an alert fires when even the upper end is below target, so a small
+# sample just under target is not enough.
 SATISFIED_SHARE_UPPER_BOUND = "deptpulse:satisfied_share_upper_bound:wilson95"
+SLA_ATTAINMENT_UPPER_BOUND = "deptpulse:sla_attainment_upper_bound:wilson95"
+NPS_UPPER_BOUND = "deptpulse:nps_upper_bound:95"
 
 
 def sla_requests(window: str) -> str:

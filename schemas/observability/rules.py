@@ -257,6 +257,12 @@ def sla_rules(options: RuleOptions) -> dict[str, Any]:
                 f"/ on ({PROVIDER}) {names.POLICY_SLA_ERROR_BUDGET}",
             },
         ]
+    recording.append(
+        {
+            "record": names.SLA_ATTAINMENT_UPPER_BOUND,
+            "expr": _wilson_upper_bound("deptpulse_sla_attainment_ratio", "deptpulse_sla_requests"),
+        }
+    )
     alerts = [_alert(_burn_rate_alert(tier), options) for tier in options.burn_rate_tiers]
     alerts += [_alert(_sla_attainment_alert(options), options), _alert(_backlog_alert(options), options)]
     return {
@@ -319,7 +325,9 @@ def _sla_attainment_alert(options: RuleOptions) -> _AlertSpec:
         name="DeptpulseSlaAttainmentBelowTarget",
         expr=_expr(
             f"""
-            {_guarded("deptpulse_sla_attainment_ratio", window, "<", names.POLICY_SLA_ATTAINMENT_TARGET)}
+            deptpulse_sla_attainment_ratio{_window_sel(window)}
+            and
+              ({_guarded(names.SLA_ATTAINMENT_UPPER_BOUND, window, "<", names.POLICY_SLA_ATTAINMENT_TARGET)})
             and
               ({_guarded("deptpulse_sla_requests", window, ">=", names.POLICY_SLA_MIN_SAMPLE)})
             """
@@ -334,16 +342,18 @@ def _sla_attainment_alert(options: RuleOptions) -> _AlertSpec:
         ),
         description=(
             "Over the last {window}, {value:pct} of the {requests} requests that {customer} sent to "
-            "{provider} met their SLA targets; the target is {target}. Open the scorecard to see which "
-            "services and priorities miss, and the first-response p90 for this customer.",
+            "{provider} met their SLA targets; the target is {target}. Even the upper end of the 95% "
+            "confidence interval ({upper}) is below the target, so this is not noise. Open the scorecard "
+            "to see which services and priorities miss, and the first-response p90 for this customer.",
             "最近 {window} 内，{provider} 收到来自{customer}的 {requests} 个请求，其中 {value:pct} "
-            "在 SLA 时限内完成；目标为 {target}。请在部门记分卡中查看未达标的服务和优先级，"
-            "以及该客户的首次响应 P90。",
+            "在 SLA 时限内完成；目标为 {target}。95% 置信区间的上限（{upper}）也低于目标，因此这不是随机波动。"
+            "请在部门记分卡中查看未达标的服务和优先级，以及该客户的首次响应 P90。",
         ),
         dashboard_uid=names.SCORECARD_UID,
         snippets={
             "target": policy_value(names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
             "requests": row_value("deptpulse_sla_requests", "int"),
+            "upper": row_value(names.SLA_ATTAINMENT_UPPER_BOUND, "pct"),
         },
     )
 
@@ -373,14 +383,14 @@ def _backlog_alert(options: RuleOptions) -> _AlertSpec:
 
 # --- satisfaction ------------------------------------------------------------------------------------
 
-# Wilson score interval, 95%: z = 1.96. The worker exports the lower bound; the upper bound says
-# whether a share is *significantly* below target. Alerting on "lower bound < target" instead would
-# fire on perfect scores: 10 satisfied answers of 10 have a lower bound of 0.72.
+# Wilson score interval, 95%: z = 1.96. The upper bound says whether a share is *significantly*
+# below target. Alerting on the point estimate fires on noise (9 of 10 on time is "below 95%"), and
+# alerting on "lower bound < target" would fire on perfect scores (10 of 10 has a lower bound of 0.72).
 _Z = 1.96
 
 
-def _wilson_upper_bound() -> str:
-    share, n = "deptpulse_satisfied_share", "deptpulse_csat_responses"
+def _wilson_upper_bound(share: str, n: str) -> str:
+    """The upper end of the Wilson 95% interval of ``share`` over ``n`` answers, in PromQL."""
     z2 = _num(_Z * _Z)
     return _expr(
         f"""
@@ -394,7 +404,13 @@ def _wilson_upper_bound() -> str:
 
 
 def satisfaction_rules(options: RuleOptions) -> dict[str, Any]:
-    recording = [{"record": names.SATISFIED_SHARE_UPPER_BOUND, "expr": _wilson_upper_bound()}]
+    recording = [
+        {
+            "record": names.SATISFIED_SHARE_UPPER_BOUND,
+            "expr": _wilson_upper_bound("deptpulse_satisfied_share", "deptpulse_csat_responses"),
+        },
+        {"record": names.NPS_UPPER_BOUND, "expr": "deptpulse_nps + deptpulse_nps_margin"},
+    ]
     alerts = [
         _alert(spec, options)
         for spec in (
@@ -542,7 +558,9 @@ def _nps_alert(options: RuleOptions) -> _AlertSpec:
         name="DeptpulseNpsBelowTarget",
         expr=_expr(
             f"""
-            {_guarded("deptpulse_nps", window, "<", names.POLICY_NPS_TARGET)}
+            deptpulse_nps{_window_sel(window)}
+            and
+              ({_guarded(names.NPS_UPPER_BOUND, window, "<", names.POLICY_NPS_TARGET)})
             and
               ({_guarded("deptpulse_nps_responses", window, ">=", names.POLICY_NPS_MIN_SAMPLE)})
             """
@@ -556,15 +574,18 @@ def _nps_alert(options: RuleOptions) -> _AlertSpec:
         ),
         description=(
             "{responses} answers from {customer} over the last {window} give {provider} a net promoter "
-            "score of {value:int}; the target is {target}. Compare promoters and detractors on the "
-            "scorecard and read the detractors' comments.",
+            "score of {value:int}; the target is {target}. Even the upper end of the 95% confidence "
+            "interval ({upper}) is below the target, so this is not noise. Compare promoters and "
+            "detractors on the scorecard and read the detractors' comments.",
             "最近 {window} 内，来自{customer}的 {responses} 份评价给出 {provider} 的净推荐值为 {value:int}；"
-            "目标为 {target}。请在记分卡中对比推荐者与贬损者，并阅读贬损者的留言。",
+            "目标为 {target}。95% 置信区间的上限（{upper}）也低于目标，因此这不是随机波动。"
+            "请在记分卡中对比推荐者与贬损者，并阅读贬损者的留言。",
         ),
         dashboard_uid=names.SCORECARD_UID,
         snippets={
             "target": policy_value(names.POLICY_NPS_TARGET, "int"),
             "responses": row_value("deptpulse_nps_responses", "int"),
+            "upper": row_value(names.NPS_UPPER_BOUND, "int"),
         },
     )
 

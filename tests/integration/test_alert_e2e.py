@@ -343,8 +343,7 @@ def text_of(message: EmailMessage) -> str:
 def publish_history(settings: Settings, directory: Directory) -> int:
     """Four weeks of the it-degradation scenario up to now: IT answers Finance badly for the last two.
 
-    Four, not two: with one survey wave per pair, the NPS alert (a point estimate, no margin) fires on
-    noise for about one run in three (see the report); two waves make that rare.
+    Four weeks, so that the 28-day NPS has two survey waves per pair to judge.
     """
     create_topics(settings)
     sent = 0
@@ -397,44 +396,29 @@ def test_it_degradation_alerts_its_head_copies_finance_and_nobody_else(pipeline:
     copy = "You receive a copy because Finance is the internal customer"
     assert any(copy in text and "IT for Finance" in text for text in finance_texts), finance_texts
 
-    # Nobody else hears about IT: every Alertmanager group holding an alert on IT's rows goes to
-    # IT's head, or (pair alerts for Finance) to Finance's head as a copy.
-    firing = [a["labels"] for a in pipeline.alerts() if a["state"] == "firing"]
+    # Nobody else is alerted: every firing alert is about IT's service; Alertmanager routes each to
+    # IT's head, or (pair alerts for Finance) to Finance's head as a copy; no other head gets mail, a
+    # WeCom message or a webhook. The rules alert only when even the upper end of a 95% interval is
+    # below target, so the other pairs' sampling noise in the simulated organisation stays quiet.
+    firing = [a["labels"] | {"value": a["value"]} for a in pipeline.alerts() if a["state"] == "firing"]
     assert all(labels.get("category") == "business" for labels in firing), firing  # no pipeline alert
+    others = [labels for labels in firing if labels["provider_department"] != "it"]
+    assert not others, f"alerts about other departments fired: {others}"
     for group in pipeline.alert_groups():
         receiver = group["receiver"]["name"]
         for alert in group["alerts"]:
             labels = alert["labels"]
-            if labels["provider_department"] == "it":
-                assert receiver in ("it-head", "finance-head-cc"), (receiver, labels)
-                assert receiver == "it-head" or labels["customer_department"] == "finance", labels
-            else:  # another department's own alert: to its head, or a copy to its customer's head
-                own = {f"{labels['provider_department']}-head", f"{labels['customer_department']}-head-cc"}
-                assert receiver in own, (receiver, labels)
+            assert labels["provider_department"] == "it", (receiver, labels)
+            assert receiver in ("it-head", "finance-head-cc"), (receiver, labels)
+            assert receiver == "it-head" or labels["customer_department"] == "finance", labels
     for hook in pipeline.hooks.hooks:
         if hook.path == "/hooks/it":  # Alertmanager's webhook payload; /hooks/slack has Slack's
             assert {alert["labels"]["provider_department"] for alert in hook.payload["alerts"]} == {"it"}
         else:
             assert hook.path == "/hooks/slack", f"a webhook of another head was called: {hook.path}"
-
-    # Other departments may be alerted only about their own service. In the simulated organisation,
-    # a few pairs outside IT -> Finance cross the SLA-attainment (or NPS) threshold by chance: both are
-    # point estimates over small samples (see the report), so this is printed, not failed.
-    by_department = {department.id: department.head.email for department in pipeline.directory.departments}
-    own_alerts = {by_department[labels["provider_department"]] for labels in firing} | {
-        by_department[labels["customer_department"]]
-        for labels in firing
-        if labels.get("customer_department") in by_department
-        and labels["customer_department"] != labels["provider_department"]
-    }
     mailed = {address for mail in pipeline.mail.mails for address in mail.recipients}
-    assert mailed <= own_alerts | {IT_HEAD, FINANCE_HEAD}, (sorted(mailed), firing)
-    noise = sorted(
-        (labels["alertname"], labels["provider_department"], labels.get("customer_department"))
-        for labels in firing
-        if labels["provider_department"] != "it"
-    )
-    print(f"other departments' own alerts (noise of the simulated steady state): {noise or 'none'}")
+    assert mailed <= {IT_HEAD, FINANCE_HEAD}, (sorted(mailed), firing)
+    print(f"firing: {sorted((a['alertname'], a.get('customer_department', '')) for a in firing)}")
 
     # Latency: the first evaluation with the expression true -> delivery, per alert and overall.
     crossings = pipeline.first_crossings("it", "finance")
