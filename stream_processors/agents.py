@@ -433,6 +433,8 @@ class EventsConsumer:
         self.epoch = 0  # bumped by every rebalance callback: a batch fetched before one is dropped
         self._uncollected = False  # a batch was handed to the handler and its outcome not yet seen
         self._uncommitted: dict[int, int] = {}  # partition -> next offset, persisted, not yet committed
+        self._assigning = False  # inside the assignment callback: partitions not positioned yet
+        self._starts: dict[int, int] = {}  # partition -> offset it resumed at when last assigned
         self._expected_start: dict[int, int] = {}  # newly assigned partition -> offset it must resume at
         self._reseeked: set[int] = set()
         self._stopped = asyncio.Event()
@@ -451,23 +453,32 @@ class EventsConsumer:
                 await outer.handler.revoke([tp.partition for tp in revoked if tp.topic == topic])
 
             async def on_partitions_assigned(self, assigned: Any) -> None:
+                # Until every partition is positioned, whatever getmany returns was fetched from a
+                # position this worker did not choose (the group's committed offset): dropped.
                 outer.epoch += 1
-                partitions = sorted(tp.partition for tp in assigned if tp.topic == topic)
-                applied = await outer.handler.assign(partitions)
-                fresh = [TopicPartition(topic, p) for p, offset in applied.items() if offset < 0]
-                beginnings = await outer.consumer.beginning_offsets(fresh) if fresh else {}
-                starts: dict[int, int] = {}
-                for partition, offset in applied.items():
-                    tp = TopicPartition(topic, partition)
-                    starts[partition] = offset + 1 if offset >= 0 else beginnings[tp]
-                    # Synchronous seeks: while this callback awaited ClickHouse, aiokafka may already
-                    # have fetched from the group's committed offsets (checked in _next_batch).
-                    outer.consumer.seek(tp, starts[partition])
-                    if offset >= 0:  # a crash between the insert and the commit left the group's offset behind
-                        outer._uncommitted[partition] = offset + 1
-                outer._expected_start = starts
-                outer._reseeked.clear()
-                log.info("assigned %s; resuming after applied offsets %s", partitions, applied)
+                outer._assigning = True
+                try:
+                    await position(assigned)
+                finally:
+                    outer._assigning = False
+                    outer.epoch += 1
+
+        async def position(assigned: Any) -> None:
+            partitions = sorted(tp.partition for tp in assigned if tp.topic == topic)
+            applied = await outer.handler.assign(partitions)
+            fresh = [TopicPartition(topic, p) for p, offset in applied.items() if offset < 0]
+            beginnings = await outer.consumer.beginning_offsets(fresh) if fresh else {}
+            starts: dict[int, int] = {}
+            for partition, offset in applied.items():
+                tp = TopicPartition(topic, partition)
+                starts[partition] = offset + 1 if offset >= 0 else beginnings[tp]
+                outer.consumer.seek(tp, starts[partition])
+                if offset >= 0:  # a crash between the insert and the commit left the group's offset behind
+                    outer._uncommitted[partition] = offset + 1
+            outer._starts = starts
+            outer._expected_start = dict(starts)
+            outer._reseeked.clear()
+            log.info("assigned %s; resuming after applied offsets %s", partitions, applied)
 
         self.consumer.subscribe([topic], listener=Listener())
 
@@ -481,9 +492,11 @@ class EventsConsumer:
                     await self._collect()  # idle: finish what the last batch started
                     await self._commit()
                     continue
-                prepared = await self.handler.prepare(records, is_current=lambda epoch=epoch: self.epoch == epoch)  # type: ignore[misc]
+                prepared = await self.handler.prepare(records, is_current=lambda epoch=epoch: self._current(epoch))  # type: ignore[misc]
                 await self._collect()
-                if prepared is not None:
+                if prepared is None:
+                    self._dropped(set(records))
+                else:
                     self.handler.start_persisting(prepared)
                     self._uncollected = True
         finally:
@@ -508,13 +521,32 @@ class EventsConsumer:
         self._stopped.set()
         self.handler.stopping = True
 
+    def _dropped(self, partitions: set[int]) -> None:
+        """Records taken from the consumer were not processed: move its position back to the first
+        unprocessed offset of every partition still owned, or they would never be read again. While
+        the assignment callback runs, its own seeks at the end do that."""
+        from aiokafka.structs import TopicPartition
+
+        if self._assigning:
+            return
+        for partition in partitions:
+            state = self.handler.partitions.get(partition)
+            if state is not None:
+                resume = max(state.processed_offset + 1, self._starts.get(partition, 0))
+                self.consumer.seek(TopicPartition(self.handler.topic, partition), resume)
+
+    def _current(self, epoch: int) -> bool:
+        """Records fetched in ``epoch`` may still be processed: no rebalance began or ran since."""
+        return self.epoch == epoch and not self._assigning
+
     async def _next_batch(self) -> tuple[int, dict[int, list[Any]]]:
         records: dict[int, list[Any]] = defaultdict(list)
         count, deadline, epoch = 0, None, self.epoch
         while not self._stopped.is_set():
             wait = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             fetched = await self.consumer.getmany(timeout_ms=int(wait * 1000), max_records=self.batch_max - count)
-            if self.epoch != epoch:  # a rebalance happened: positions were reset, refetch
+            if self.epoch != epoch or self._assigning:  # a rebalance happened or is under way: refetch
+                self._dropped(set(records) | {tp.partition for tp in fetched})
                 records.clear()
                 count, deadline, epoch = 0, None, self.epoch
                 continue

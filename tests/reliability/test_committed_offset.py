@@ -19,13 +19,8 @@ from kafka.structs import OffsetAndMetadata
 from tests.reliability.harness import FaultyRun, Mix, assert_totals, generate, publish
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
-KNOWN_LOSS = (
-    "OPEN (docs/reliability.md, bug 1): events are still lost in some runs after the start-offset check "
-    "(3 of 4 runs passed; the failing one logged no re-seek), so another path remains."
-)
 
 
-@pytest.mark.xfail(reason=KNOWN_LOSS, strict=False)
 def test_a_worker_with_empty_clickhouse_ignores_the_groups_committed_offsets(
     make_run: Callable[..., FaultyRun],
 ) -> None:

@@ -32,10 +32,6 @@ from tests.reliability.harness import (
 )
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
-KNOWN_LOSS = (
-    "OPEN (docs/reliability.md, bug 2): killing a worker while another joins still ends with wrong "
-    "totals on the survivor in 2 of 2 runs after the committed-offset fix; cause not found yet."
-)
 ASSIGNED = re.compile(r"assigned \[([\d, ]*)\]; resuming")
 
 
@@ -81,7 +77,6 @@ def test_a_worker_joins_and_another_leaves(make_run: Callable[..., FaultyRun]) -
     check_survivor(joining, leaving, mix)
 
 
-@pytest.mark.xfail(reason=KNOWN_LOSS, strict=False)
 def test_a_worker_killed_during_a_rebalance(make_run: Callable[..., FaultyRun]) -> None:
     mix = generate(seed=52, requests=1500, start=(datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0))
     first, second, third = thirds(mix)

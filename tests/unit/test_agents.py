@@ -436,7 +436,19 @@ def test_business_gauges_per_provider_and_capped_pairs_and_absent_without_answer
     registry = CollectorRegistry()
     gauges = BusinessGauges(Metrics.create(registry), pair_limit=1)
     rows = [
-        ("it", "hr", MinuteAggregate(csat_5=3, csat_1=1, sla_met=9, sla_breached=1)),
+        (
+            "it",
+            "hr",
+            MinuteAggregate(
+                csat_5=3,
+                csat_1=1,
+                sla_met=9,
+                sla_breached=1,
+                nps_promoters=6,
+                nps_passives=2,
+                nps_detractors=2,
+            ),
+        ),
         ("it", "sales", MinuteAggregate(csat_4=1)),
         ("hr", "it", MinuteAggregate(requests_opened=4)),
     ]
@@ -452,6 +464,11 @@ def test_business_gauges_per_provider_and_capped_pairs_and_absent_without_answer
     assert value("deptpulse_satisfied_share", "it", "*") == pytest.approx(0.8)
     assert value("deptpulse_sla_attainment_ratio", "it", "hr") == pytest.approx(0.9)
     assert value("deptpulse_sla_requests", "it", "hr") == 10
+    # NPS 100 * (0.6 - 0.2) = 40; margin 1.96 * sqrt((0.6 + 0.2 - 0.4**2) / 10) = 49.6 points.
+    assert value("deptpulse_nps", "it", "hr") == pytest.approx(40)
+    assert value("deptpulse_nps_margin", "it", "hr") == pytest.approx(49.58, abs=0.01)
+    assert value("deptpulse_nps_responses", "it", "hr") == 10
+    assert value("deptpulse_nps_margin", "hr", "*") is None
     assert value("deptpulse_csat_responses", "it", "sales") is None  # over the pair limit
     assert value("deptpulse_csat_responses", "hr", "*") == 0
     assert value("deptpulse_csat_average", "hr", "*") is None  # no answers: no ratio, no alert
@@ -481,3 +498,119 @@ def test_the_backlog_gauge_drops_a_cleared_pair_to_zero() -> None:
     assert registry.get_sample_value(name, it_finance) == 3
     gauge.update({})
     assert registry.get_sample_value(name, it_finance) == 0
+
+
+def test_records_fetched_while_the_assignment_callback_runs_are_dropped() -> None:
+    """While the callback awaits Kafka for the beginning offsets, partition 0 already has its
+    processor (at -1) but not its position: aiokafka fetches from the group's committed offset.
+    Those records must not reach the processor, or offsets 0.. are skipped as already processed
+    (the loss of tests/reliability/test_committed_offset.py that the start-offset check missed:
+    records from offset 6 arrive before the callback has said where partition 0 starts)."""
+    from aiokafka.structs import TopicPartition
+
+    from stream_processors.agents import EventsConsumer
+
+    first, stray = lifecycle("R1")[0], lifecycle("R2")[0]
+    tp = TopicPartition(TOPIC, 0)
+
+    class SlowBeginnings(FakeConsumer):
+        def __init__(self) -> None:
+            super().__init__([{tp: [rec(0, first)]}])
+            self.release = asyncio.Event()
+            self.stray_served = 0
+
+        async def beginning_offsets(self, tps: list[Any]) -> dict[Any, int]:
+            await self.release.wait()
+            return {tp: 0 for tp in tps}
+
+        async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Rec]]:
+            if not self.release.is_set():  # the callback is waiting: serve the committed offset's records
+                self.stray_served += 1
+                if self.stray_served == 3:
+                    self.release.set()
+                await asyncio.sleep(0)
+                return {tp: [rec(5 + self.stray_served, stray)]}
+            return await super().getmany(timeout_ms, max_records)
+
+    async def scenario() -> tuple[SlowBeginnings, FakeSink]:
+        handler, sink, _, _ = make_handler(FakeSink())
+        consumer = SlowBeginnings()
+        events = EventsConsumer(consumer, handler, handler.metrics, batch_wait_s=0.0)
+        consumer.events = events
+        events.subscribe()
+        running = asyncio.ensure_future(events.run())
+        await asyncio.sleep(0)
+        await consumer.listener.on_partitions_assigned([tp])
+        await running
+        return consumer, sink
+
+    consumer, sink = asyncio.run(scenario())
+
+    assert consumer.stray_served == 3
+    assert [batch.offset_ranges for batch in sink.batches] == [{0: (0, 0)}]
+    assert set(consumer.seek_log) == {(0, 0)}  # every position set is where ClickHouse says it resumes
+
+
+class LogConsumer(FakeConsumer):
+    """A consumer with positions: getmany serves each partition's log from its position on."""
+
+    def __init__(self, logs: dict[int, list[Rec]]) -> None:
+        super().__init__([])
+        self.logs = logs
+        self.position: dict[int, int] = {}
+        self.before_fetch: Callable[[], Awaitable[None]] | None = None
+
+    def seek(self, tp: Any, offset: int) -> None:
+        super().seek(tp, offset)
+        self.position[tp.partition] = offset
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Rec]]:
+        from aiokafka.structs import TopicPartition
+
+        if self.before_fetch is not None:  # e.g. a rebalance completes while getmany waits
+            hook, self.before_fetch = self.before_fetch, None
+            await hook()
+        fetched = {}
+        for partition, position in self.position.items():
+            records = [r for r in self.logs[partition] if r.offset >= position][:max_records]
+            if records:
+                fetched[TopicPartition(TOPIC, partition)] = records
+                self.position[partition] = records[-1].offset + 1
+        if fetched:
+            return fetched
+        return await super().getmany(timeout_ms, max_records)
+
+
+def test_records_dropped_for_a_rebalance_are_read_again() -> None:
+    """A rebalance that keeps partition 0 here completes while getmany waits; the records it then
+    returns were fetched from the new position but belong to a batch begun before: they are
+    dropped, so the position must move back, or they are never read (measured before the fix:
+    a worker that fetched the whole topic in that getmany stalled with nothing counted)."""
+    from aiokafka.structs import TopicPartition
+
+    from stream_processors.agents import EventsConsumer
+
+    tp = TopicPartition(TOPIC, 0)
+    logs = {0: [rec(offset, event) for offset, event in enumerate(lifecycle("R1"))]}
+
+    async def scenario() -> tuple[LogConsumer, FakeSink]:
+        handler, sink, _, _ = make_handler(FakeSink())
+        consumer = LogConsumer(logs)
+        events = EventsConsumer(consumer, handler, handler.metrics, batch_wait_s=0.0)
+        consumer.events = events
+        events.subscribe()
+        await consumer.listener.on_partitions_assigned([tp])
+
+        async def rebalance() -> None:
+            await consumer.listener.on_partitions_revoked([tp])
+            await consumer.listener.on_partitions_assigned([tp])
+
+        consumer.before_fetch = rebalance
+        await events.run()
+        return consumer, sink
+
+    consumer, sink = asyncio.run(scenario())
+
+    last = len(logs[0]) - 1
+    assert [batch.offset_ranges for batch in sink.batches] == [{0: (0, last)}]
+    assert consumer.seek_log == [(0, 0), (0, 0), (0, 0)]  # two assignments, then the move back
