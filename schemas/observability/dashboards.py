@@ -36,9 +36,9 @@ class DashboardOptions:
     clickhouse_host: str = "127.0.0.1"
     clickhouse_port: int = 8123
     clickhouse_protocol: str = "http"
-    clickhouse_user: str = "deptpulse"
+    clickhouse_user: str = "grafana"  # holds deptpulse_grafana_ro only (deploy/clickhouse/roles.sql)
     clickhouse_database: str = "deptpulse"
-    clickhouse_password_env: str = "DEPTPULSE_CLICKHOUSE_PASSWORD"  # read by Grafana at start-up
+    clickhouse_password_env: str = "DEPTPULSE_GRAFANA_CLICKHOUSE_PASSWORD"  # read by Grafana at start-up
     dashboards_path: str = "/var/lib/grafana/dashboards"  # where compose mounts deploy/grafana/dashboards
 
 

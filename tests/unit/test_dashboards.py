@@ -195,6 +195,7 @@ def test_provisioning() -> None:
     clickhouse = sources["clickhouse"]
     assert clickhouse["type"] == "grafana-clickhouse-datasource"
     assert clickhouse["jsonData"]["port"] == 8123
-    assert clickhouse["secureJsonData"]["password"] == "${DEPTPULSE_CLICKHOUSE_PASSWORD}"  # never a literal
+    assert clickhouse["secureJsonData"]["password"] == "${DEPTPULSE_GRAFANA_CLICKHOUSE_PASSWORD}"  # never a literal
+    assert clickhouse["jsonData"]["username"] == "grafana"  # read-only: deptpulse_grafana_ro
     (provider,) = dashboard_provider()["providers"]
     assert provider["type"] == "file" and provider["options"]["path"] == "/var/lib/grafana/dashboards"

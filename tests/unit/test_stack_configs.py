@@ -102,3 +102,39 @@ def test_compose_mounts_the_deploy_files(service: str) -> None:
     assert bind_mounts
     for source in bind_mounts:
         assert (COMPOSE_FILE.parent / source).exists(), source
+
+
+def test_compose_gives_the_gateway_every_secret_its_integrations_file_names() -> None:
+    """Without them the gateway refuses to start (and compose restarts it in a loop)."""
+    from producers.integrations import parse_integrations
+
+    integrations = parse_integrations(yaml.safe_load(Settings().gateway_integrations_path.read_text()))
+    referenced = {
+        credential.secret_env
+        for integration in integrations.integrations
+        for credential in integration.credentials
+        if credential.secret_env
+    }
+    environment = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["gateway"]["environment"]
+
+    assert referenced and referenced <= set(environment)
+    for name in referenced:  # from the environment or .env, never a literal in the file
+        assert environment[name].startswith(f"${{{name}:?"), environment[name]
+    assert environment["DEPTPULSE_KAFKA_BOOTSTRAP_SERVERS"] == Settings().kafka_bootstrap_servers
+
+
+def test_compose_grafana_reads_clickhouse_as_the_read_only_user() -> None:
+    from schemas.observability.dashboards import datasources
+
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    (clickhouse,) = [s for s in datasources()["datasources"] if s["type"] == "grafana-clickhouse-datasource"]
+    password_env = clickhouse["secureJsonData"]["password"].strip("${}")
+
+    assert password_env in services["grafana"]["environment"]
+    access = services["clickhouse-access"]
+    script = " ".join(access["command"])
+    assert "roles.sql" in script and f"CREATE USER IF NOT EXISTS {clickhouse['jsonData']['username']}" in script
+    assert "GRANT deptpulse_grafana_ro TO grafana" in script
+    (mount,) = access["volumes"]
+    assert (COMPOSE_FILE.parent / mount.split(":")[0] / "roles.sql").is_file()
+    assert services["grafana"]["depends_on"]["clickhouse-access"]["condition"] == "service_completed_successfully"
