@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -445,21 +446,48 @@ def rules() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the files go (prometheus/, alertmanager/, grafana/); default the repository's deploy/.",
 )
+@click.option("--smtp-smarthost", help="host:port of the mail relay (default: the local mail sink, 127.0.0.1:2525).")
+@click.option("--smtp-from", help="Sender address of the alert mails.")
+@click.option("--smtp-require-tls/--no-smtp-require-tls", default=None, help="STARTTLS to the relay (default: off).")
+@click.option("--smtp-auth-username", help="User name at the relay.")
+@click.option(
+    "--smtp-auth-password-file", help="File on Alertmanager's host holding the relay password (never the password)."
+)
+@click.option("--slack-api-url-file", help="File on Alertmanager's host holding the Slack incoming-webhook URL.")
+@click.option("--sre-email", help="Where pipeline alerts and unrouted departments go.")
+@click.option("--grafana-url", help="Grafana's base URL, for the dashboard links of every alert.")
 @click.pass_context
 def rules_generate(
-    ctx: click.Context, check: bool, directory_path: Path | None, deploy_dir: Path | None
+    ctx: click.Context,
+    /,
+    check: bool,
+    directory_path: Path | None,
+    deploy_dir: Path | None,
+    **overrides: Any,
 ) -> None:
-    """Write the generated rules, Alertmanager config and templates, dashboards and provisioning."""
+    """Write the generated rules, Alertmanager config and templates, dashboards and provisioning.
+
+    The defaults suit the local stack (mail to its sink on 127.0.0.1:2525); a deployment names its
+    mail relay and Slack webhook with the options, secrets as files on Alertmanager's host.
+    """
+    from dataclasses import replace
+
     from deptpulse.settings import REPO_ROOT
     from schemas.directory import DirectoryError, load_directory
-    from schemas.observability import generate_files
+    from schemas.observability import ObservabilityOptions, generate_files
 
     try:
         directory = load_directory(directory_path or settings_of(ctx).directory_path)
     except DirectoryError as exc:
         raise UserError(str(exc)) from exc
+    options = ObservabilityOptions()
+    grafana_url = overrides.pop("grafana_url")
+    alertmanager = {name: value for name, value in overrides.items() if value is not None}
+    options = replace(options, alertmanager=replace(options.alertmanager, **alertmanager))
+    if grafana_url is not None:
+        options = replace(options, rules=replace(options.rules, grafana_url=grafana_url))
     root = deploy_dir or REPO_ROOT / "deploy"
-    files = {root / relative: text for relative, text in generate_files(directory).items()}
+    files = {root / relative: text for relative, text in generate_files(directory, options).items()}
     if check:
         differing = [
             path

@@ -48,8 +48,11 @@ class AlertmanagerOptions:
     smtp_from: str = "deptpulse@example.com"
     smtp_hello: str = "localhost"
     smtp_require_tls: bool = False
+    smtp_auth_username: str | None = None
+    smtp_auth_password_file: str | None = None  # a file on Alertmanager's host: no secret in the config
     # Slack incoming-webhook URL for heads with a slack_channel; the directory names channels only.
     slack_api_url: str = "http://127.0.0.1:19099/hooks/slack"
+    slack_api_url_file: str | None = None  # the URL is a secret: in production, name a file holding it
     timings: RouteTimings = field(default=PRODUCTION_TIMINGS)
     templates_glob: str = "../templates/*.tmpl"  # relative to the generated config's directory
 
@@ -193,8 +196,15 @@ def alertmanager_config(directory: Directory, options: AlertmanagerOptions | Non
         "smtp_hello": options.smtp_hello,
         "smtp_require_tls": options.smtp_require_tls,
     }
+    if options.smtp_auth_username:
+        global_config["smtp_auth_username"] = options.smtp_auth_username
+    if options.smtp_auth_password_file:
+        global_config["smtp_auth_password_file"] = options.smtp_auth_password_file
     if any(department.head.slack_channel for department in directory.departments):
-        global_config["slack_api_url"] = options.slack_api_url
+        if options.slack_api_url_file:
+            global_config["slack_api_url_file"] = options.slack_api_url_file
+        else:
+            global_config["slack_api_url"] = options.slack_api_url
     return {
         "global": global_config,
         "templates": [options.templates_glob],

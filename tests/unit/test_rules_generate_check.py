@@ -69,3 +69,48 @@ def test_a_broken_directory_is_a_user_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["rules", "generate", "--directory", str(broken), "--check"])
     assert result.exit_code == 2
     assert "invalid directory" in result.output
+
+
+def test_a_deployment_names_its_mail_relay_and_slack_webhook_without_secrets(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    import yaml
+
+    password, slack = tmp_path / "smtp-password", tmp_path / "slack-url"
+    password.write_text("s3cret-relay-password\n")
+    slack.write_text("https://hooks.slack.example/services/T0/B0/XYZ\n")
+    code, output = run(
+        "--deploy-dir", str(tmp_path / "deploy"),
+        "--smtp-smarthost", "smtp.corp.example:587",
+        "--smtp-from", "deptpulse@corp.example",
+        "--smtp-require-tls",
+        "--smtp-auth-username", "deptpulse",
+        "--smtp-auth-password-file", str(password),
+        "--slack-api-url-file", str(slack),
+        "--sre-email", "sre@corp.example",
+        "--grafana-url", "https://grafana.corp.example",
+    )  # fmt: skip
+    assert code == 0, output
+
+    config_file = tmp_path / "deploy/alertmanager/generated/alertmanager.yml"
+    config = yaml.safe_load(config_file.read_text())
+    assert config["global"] | {"resolve_timeout": None, "smtp_hello": None} == {
+        "resolve_timeout": None,
+        "smtp_hello": None,
+        "smtp_smarthost": "smtp.corp.example:587",
+        "smtp_from": "deptpulse@corp.example",
+        "smtp_require_tls": True,
+        "smtp_auth_username": "deptpulse",
+        "smtp_auth_password_file": str(password),
+        "slack_api_url_file": str(slack),
+    }
+    (sre,) = [receiver for receiver in config["receivers"] if receiver["name"] == "sre"]
+    assert sre["email_configs"][0]["to"] == "sre@corp.example"
+    text = config_file.read_text() + (tmp_path / "deploy/prometheus/rules/generated/sla.yml").read_text()
+    assert "s3cret" not in text and "hooks.slack.example" not in text  # files named, never read
+    assert "https://grafana.corp.example/d/deptpulse-sla" in text
+    if shutil.which("amtool") is None:
+        pytest.fail("amtool not found on PATH; run `make setup`")
+    check = subprocess.run(["amtool", "check-config", str(config_file)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
