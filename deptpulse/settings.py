@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     prometheus_port: int = Field(default=19090, description="Port of the local stack's Prometheus.")
     alertmanager_port: int = Field(default=19093, description="Port of the local stack's Alertmanager.")
     worker_port: int = Field(default=16066, description="Worker web server: metrics and the read API.")
+    worker_batch_max_events: int = Field(
+        default=10_000, ge=1, le=100_000, description="The worker writes a batch to ClickHouse at this many events ..."
+    )
+    worker_batch_wait_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="... or this long after its first event, whichever comes first."
+    )
     gateway_port: int = Field(default=18080, description="Port of the ingestion gateway (deptpulse gateway).")
 
     # The ingestion gateway (producers/gateway.py).

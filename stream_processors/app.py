@@ -35,8 +35,6 @@ from stream_processors.storage import connect, migrate
 log = logging.getLogger(__name__)
 
 CONSUMER_GROUP = "deptpulse-worker"
-BATCH_MAX_EVENTS = 5000
-BATCH_WAIT_SECONDS = 1.0
 GAUGES_REFRESH_SECONDS = 15.0
 GC_THRESHOLDS = (100_000, 50, 1000)
 PAIR_LIMIT = 200  # per-pair business series at most; every provider always has its "*" series
@@ -124,7 +122,7 @@ def create_app(
             client_id=f"{group}-{worker_id}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=BATCH_MAX_EVENTS,
+            max_poll_records=settings.worker_batch_max_events,
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
         )
@@ -135,7 +133,9 @@ def create_app(
             KafkaDeadLetterSender(producer, settings.dead_letter_topic),
             metrics,
         )
-        events = EventsConsumer(consumer, handler, metrics, BATCH_MAX_EVENTS, BATCH_WAIT_SECONDS)
+        events = EventsConsumer(
+            consumer, handler, metrics, settings.worker_batch_max_events, settings.worker_batch_wait_seconds
+        )
         runtime["events"] = events
         await producer.start()
         events.subscribe()
