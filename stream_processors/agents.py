@@ -441,7 +441,6 @@ class EventsConsumer:
 
     def subscribe(self) -> None:
         from aiokafka.abc import ConsumerRebalanceListener
-        from aiokafka.structs import TopicPartition
 
         outer = self
         topic = self.handler.topic
@@ -458,29 +457,34 @@ class EventsConsumer:
                 outer.epoch += 1
                 outer._assigning = True
                 try:
-                    await position(assigned)
+                    await outer._position(assigned)
                 finally:
                     outer._assigning = False
                     outer.epoch += 1
 
-        async def position(assigned: Any) -> None:
-            partitions = sorted(tp.partition for tp in assigned if tp.topic == topic)
-            applied = await outer.handler.assign(partitions)
-            fresh = [TopicPartition(topic, p) for p, offset in applied.items() if offset < 0]
-            beginnings = await outer.consumer.beginning_offsets(fresh) if fresh else {}
-            starts: dict[int, int] = {}
-            for partition, offset in applied.items():
-                tp = TopicPartition(topic, partition)
-                starts[partition] = offset + 1 if offset >= 0 else beginnings[tp]
-                outer.consumer.seek(tp, starts[partition])
-                if offset >= 0:  # a crash between the insert and the commit left the group's offset behind
-                    outer._uncommitted[partition] = offset + 1
-            outer._starts = starts
-            outer._expected_start = dict(starts)
-            outer._reseeked.clear()
-            log.info("assigned %s; resuming after applied offsets %s", partitions, applied)
-
         self.consumer.subscribe([topic], listener=Listener())
+
+    async def _position(self, assigned: Any) -> None:
+        """Resume every assigned partition where ClickHouse says: after its applied offset, or at the
+        beginning of the log when ClickHouse has none, whatever the group's committed offset."""
+        from aiokafka.structs import TopicPartition
+
+        topic = self.handler.topic
+        partitions = sorted(tp.partition for tp in assigned if tp.topic == topic)
+        applied = await self.handler.assign(partitions)
+        fresh = [TopicPartition(topic, p) for p, offset in applied.items() if offset < 0]
+        beginnings = await self.consumer.beginning_offsets(fresh) if fresh else {}
+        starts: dict[int, int] = {}
+        for partition, offset in applied.items():
+            tp = TopicPartition(topic, partition)
+            starts[partition] = offset + 1 if offset >= 0 else beginnings[tp]
+            self.consumer.seek(tp, starts[partition])
+            if offset >= 0:  # a crash between the insert and the commit left the group's offset behind
+                self._uncommitted[partition] = offset + 1
+        self._starts = starts
+        self._expected_start = dict(starts)
+        self._reseeked.clear()
+        log.info("assigned %s; resuming after applied offsets %s", partitions, applied)
 
     async def run(self) -> None:
         """Fetch, prepare, persist until :meth:`stop`. Batch N+1 is fetched and prepared while N is
