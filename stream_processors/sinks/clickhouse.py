@@ -10,11 +10,11 @@ part, committed atomically, so ClickHouse holds a batch's deltas if and only if 
 offset. On every partition assignment the worker reads that applied offset X, rebuilds the
 partition's state from ``raw_events`` (offset <= X) and seeks the consumer to X + 1 (and also
 skips any message <= X it still sees), so nothing is counted twice. The worker commits X + 1 to
-Kafka after each batch too, but only so that lag tools have something to show; a partition's first
-records after an assignment must start at X + 1 (or at the beginning when X = -1), whatever the
-group's committed offset says (EventsConsumer._starts_where_expected). Open gap: when ClickHouse
-holds less than the group's commits (per-worker chdb paths, an emptied database), some runs still
-lose events (docs/reliability.md, bugs 1 and 2); one ClickHouse for the whole group avoids it.
+Kafka after each batch too, but only so that lag tools have something to show; whatever the
+group's committed offset says, a partition resumes at X + 1 (or at the beginning when X = -1):
+records fetched while the assignment callback positions the partitions are dropped, a dropped
+batch moves the position back, and the first records after an assignment are checked to start
+where they must (EventsConsumer; docs/reliability.md, bugs 1 and 2, found and fixed this way).
 
 Order of writes in a batch (each retried with backoff until it succeeds; a batch is never
 dropped while its partitions are owned):
