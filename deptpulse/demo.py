@@ -239,6 +239,7 @@ class Demo:
         self.prometheus_was_running = False
         self.tokens = {variable: secrets.token_hex(24) for variable in GATEWAY_TOKENS}
         self.outbox_before: set[Path] = set()
+        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # labels this run's alerts
         self.history_published_at: float | None = None
         self.history_events = 0
         self.rules_due = 0.0  # monotonic time after which the demo rules may be loaded
@@ -351,7 +352,7 @@ class Demo:
         self.console.print(
             f"  business alerts hold {DEMO_HOLD}, evaluated every {DEMO_INTERVAL} (production: 15-30 min, 5 s)"
         )
-        self.reload_prometheus(copy.prometheus_config)
+        self.reload_prometheus(copy.prometheus_config, run_label=True)
         self.rules_loaded = True
         self.console.print(
             f"  Alertmanager routes with the committed {self.stack_alertmanager_config()} "
@@ -363,9 +364,19 @@ class Demo:
 
         return ALERTMANAGER_CONFIG.relative_to(REPO_ROOT)
 
-    def reload_prometheus(self, source: Path) -> None:
+    def reload_prometheus(self, source: Path, run_label: bool = False) -> None:
+        """Point the stack's Prometheus at ``source``'s rules. With ``run_label``, every alert it sends
+        carries ``demo_run=<this run>``: Alertmanager remembers the alerts it mailed for their repeat
+        interval (4 h for "action needed", in its notification log under .deptpulse/alertmanager), so
+        without a label of its own a demo run again within that time would mail nobody."""
         config = self.home / "prometheus" / "prometheus.yml"  # what the stack's Prometheus was started with
-        config.write_text(render_prometheus_config(self.settings, source), encoding="utf-8")
+        text = render_prometheus_config(self.settings, source)
+        if run_label:
+            header, _, body = text.partition("\n")
+            document = yaml.safe_load(body)
+            document.setdefault("global", {}).setdefault("external_labels", {})["demo_run"] = self.run_id
+            text = f"{header}\n{yaml.safe_dump(document, sort_keys=False)}"
+        config.write_text(text, encoding="utf-8")
         address = f"http://{self.host}:{self.settings.prometheus_port}"
         if http_post(f"{address}/-/reload", b"", {}) != 200:
             raise DemoError(
