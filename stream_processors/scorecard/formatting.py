@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from schemas.directory import AlertPolicy
+    from stream_processors.scorecard.rows import ScorecardRow
+
 DASH = "–"
 MINUS = "−"
 
@@ -62,3 +69,52 @@ def nps(value: float | None, margin: float | None) -> str:
 def insufficient(count: int, minimum: int) -> str:
     """What stands where a figure's sample is too small."""
     return f"n={count} (<{minimum})"
+
+
+# --- a scorecard row as cells ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One figure of a scorecard row as text with its change against the previous window, or, for a
+    sample below the policy's minimum (``short``), only the count: never a figure that means nothing."""
+
+    text: str
+    change: str = DASH
+    short: bool = False
+
+
+def row_cells(row: ScorecardRow, policy: AlertPolicy) -> list[Cell]:
+    """The figure columns of a row, after the customer's name, in the order of the table heads:
+    opened, resolved, reopened, first response p50/p90, resolution p50/p90, SLA met, CSAT average,
+    satisfied share, NPS. The terminal table and the HTML page both render these."""
+    sla_count = row.sla_met + row.sla_breached
+
+    def short(count: int, minimum: int) -> Cell:
+        return Cell(insufficient(count, minimum), short=True)
+
+    return [
+        Cell(str(row.requests_opened), change(row.requests_opened_change, "count")),
+        Cell(str(row.requests_resolved)),
+        Cell(str(row.requests_reopened)),
+        Cell(
+            f"{duration(row.first_response_p50_s)} / {duration(row.first_response_p90_s)}",
+            change(row.first_response_p90_s_change, "duration"),
+        ),
+        Cell(f"{duration(row.resolution_p50_s)} / {duration(row.resolution_p90_s)}"),
+        short(sla_count, policy.sla_min_sample)
+        if row.sla_insufficient
+        else Cell(f"{share(row.sla_attainment)} of {sla_count}", change(row.sla_attainment_change, "share")),
+        short(row.csat_count, policy.csat_min_sample)
+        if row.csat_insufficient
+        else Cell(f"{score(row.csat_avg)} (n={row.csat_count})", change(row.csat_avg_change, "score")),
+        short(row.csat_count, policy.csat_min_sample)
+        if row.csat_insufficient
+        else Cell(
+            f"{share(row.csat_satisfied_share)} (≥ {share(row.csat_satisfied_share_lower95)})",
+            change(row.csat_satisfied_share_change, "share"),
+        ),
+        short(row.nps_count, policy.nps_min_sample)
+        if row.nps_insufficient
+        else Cell(f"{nps(row.nps, row.nps_margin95)} (n={row.nps_count})", change(row.nps_change, "nps")),
+    ]

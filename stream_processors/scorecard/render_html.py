@@ -488,13 +488,12 @@ def _cards(row: ScorecardRow, policy: AlertPolicy) -> str:
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
-def _cell(text: str, change: str | None = None) -> str:
-    suffix = f'<span class="chg">{escape(change)}</span>' if change and change != fmt.DASH else ""
-    return f"<td>{escape(text)}{suffix}</td>"
-
-
-def _short_cell(count: int, minimum: int) -> str:
-    return f'<td class="short">{escape(fmt.insufficient(count, minimum))}</td>'
+def _cell(cell: fmt.Cell) -> str:
+    """A cell on the page: the change in its own span after the figure, a short sample greyed."""
+    if cell.short:
+        return f'<td class="short">{escape(cell.text)}</td>'
+    suffix = f'<span class="chg">{escape(cell.change)}</span>' if cell.change != fmt.DASH else ""
+    return f"<td>{escape(cell.text)}{suffix}</td>"
 
 
 def _table(report: HtmlReport) -> str:
@@ -507,42 +506,9 @@ def _table(report: HtmlReport) -> str:
     body = []
     for row in report.rows:
         policy = policy_of(directory, row.provider_department)
-        sla_count = row.sla_met + row.sla_breached
         overall = row.customer_department is None
         name = "All customers" if overall else _name(directory, row.customer_department or "")
-        cells = [
-            f"<td>{name}</td>",
-            _cell(str(row.requests_opened), fmt.change(row.requests_opened_change, "count")),
-            _cell(str(row.requests_resolved)),
-            _cell(str(row.requests_reopened)),
-            _cell(
-                f"{fmt.duration(row.first_response_p50_s)} / {fmt.duration(row.first_response_p90_s)}",
-                fmt.change(row.first_response_p90_s_change, "duration"),
-            ),
-            _cell(f"{fmt.duration(row.resolution_p50_s)} / {fmt.duration(row.resolution_p90_s)}"),
-            _short_cell(sla_count, policy.sla_min_sample)
-            if row.sla_insufficient
-            else _cell(
-                f"{fmt.share(row.sla_attainment)} of {sla_count}",
-                fmt.change(row.sla_attainment_change, "share"),
-            ),
-            _short_cell(row.csat_count, policy.csat_min_sample)
-            if row.csat_insufficient
-            else _cell(
-                f"{fmt.score(row.csat_avg)} (n={row.csat_count})", fmt.change(row.csat_avg_change, "score")
-            ),
-            _short_cell(row.csat_count, policy.csat_min_sample)
-            if row.csat_insufficient
-            else _cell(
-                f"{fmt.share(row.csat_satisfied_share)} (≥ {fmt.share(row.csat_satisfied_share_lower95)})",
-                fmt.change(row.csat_satisfied_share_change, "share"),
-            ),
-            _short_cell(row.nps_count, policy.nps_min_sample)
-            if row.nps_insufficient
-            else _cell(
-                f"{fmt.nps(row.nps, row.nps_margin95)} (n={row.nps_count})", fmt.change(row.nps_change, "nps")
-            ),
-        ]
+        cells = [f"<td>{name}</td>", *(_cell(cell) for cell in fmt.row_cells(row, policy))]
         body.append(f'<tr class="{"overall" if overall else ""}">{"".join(cells)}</tr>')
     return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
 

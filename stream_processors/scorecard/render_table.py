@@ -19,15 +19,14 @@ def department_name(directory: Directory, department: str) -> str:
     return name if name == department else f"{name} ({department})"
 
 
-def _with_change(figure: str, change: str) -> Text:
-    text = Text(figure)
-    if change != fmt.DASH:
-        text.append(f" {change}", style="italic")
+def _text(cell: fmt.Cell) -> Text:
+    """A cell in the terminal: the change in italics after the figure, a short sample dimmed."""
+    if cell.short:
+        return Text(cell.text, style="dim")
+    text = Text(cell.text)
+    if cell.change != fmt.DASH:
+        text.append(f" {cell.change}", style="italic")
     return text
-
-
-def _short(count: int, minimum: int) -> Text:
-    return Text(fmt.insufficient(count, minimum), style="dim")
 
 
 def scorecard_table(rows: Sequence[ScorecardRow], directory: Directory, title: str) -> Table:
@@ -56,38 +55,7 @@ def scorecard_table(rows: Sequence[ScorecardRow], directory: Directory, title: s
             if overall
             else f"  {department_name(directory, row.customer_department or '')}"
         )
-        sla_count = row.sla_met + row.sla_breached
         table.add_row(
-            Text(label, style="bold" if overall else ""),
-            _with_change(str(row.requests_opened), fmt.change(row.requests_opened_change, "count")),
-            str(row.requests_resolved),
-            str(row.requests_reopened),
-            _with_change(
-                f"{fmt.duration(row.first_response_p50_s)} / {fmt.duration(row.first_response_p90_s)}",
-                fmt.change(row.first_response_p90_s_change, "duration"),
-            ),
-            f"{fmt.duration(row.resolution_p50_s)} / {fmt.duration(row.resolution_p90_s)}",
-            _short(sla_count, policy.sla_min_sample)
-            if row.sla_insufficient
-            else _with_change(
-                f"{fmt.share(row.sla_attainment)} of {sla_count}",
-                fmt.change(row.sla_attainment_change, "share"),
-            ),
-            _short(row.csat_count, policy.csat_min_sample)
-            if row.csat_insufficient
-            else _with_change(
-                f"{fmt.score(row.csat_avg)} (n={row.csat_count})", fmt.change(row.csat_avg_change, "score")
-            ),
-            _short(row.csat_count, policy.csat_min_sample)
-            if row.csat_insufficient
-            else _with_change(
-                f"{fmt.share(row.csat_satisfied_share)} (≥ {fmt.share(row.csat_satisfied_share_lower95)})",
-                fmt.change(row.csat_satisfied_share_change, "share"),
-            ),
-            _short(row.nps_count, policy.nps_min_sample)
-            if row.nps_insufficient
-            else _with_change(
-                f"{fmt.nps(row.nps, row.nps_margin95)} (n={row.nps_count})", fmt.change(row.nps_change, "nps")
-            ),
+            Text(label, style="bold" if overall else ""), *(_text(cell) for cell in fmt.row_cells(row, policy))
         )
     return table

@@ -152,3 +152,24 @@ def test_json_csv_and_table_agree(service: ScorecardService, directory: Director
     assert render_csv(rows).splitlines()[1].startswith("hr,,2026-03-09T00:00:00Z,2026-03-16T00:00:00Z,2,")
     table = render_table(rows, directory, WINDOW)
     assert "人力资源部 (hr): all customers" in table and "\x1b[" not in table
+
+
+def test_the_table_and_the_page_share_one_row_to_cells_function(
+    service: ScorecardService, directory: Directory
+) -> None:
+    """hr -> it has 2 CSAT answers (minimum 10): both CSAT columns are short counts, never a figure;
+    hr -> legal has 12, all satisfied: figures, with no change (nothing the window before)."""
+    rows = {row.customer_department: row for row in service.scorecard(WINDOW, "hr")}
+    policy = directory.policy_for("hr")
+
+    it_cells = fmt.row_cells(rows["it"], policy)
+    legal_cells = fmt.row_cells(rows["legal"], policy)
+
+    assert len(it_cells) == len(legal_cells) == 9  # the table heads after the customer's name
+    csat, satisfied = 6, 7  # after opened, resolved, reopened, first response, resolution, SLA
+    assert [cell.short for cell in it_cells[csat : satisfied + 1]] == [True, True]
+    assert it_cells[csat].text == it_cells[satisfied].text == "n=2 (<10)"
+    assert (legal_cells[csat].text, legal_cells[csat].short) == ("5.00 (n=12)", False)
+    assert legal_cells[satisfied].text == "100.0 % (≥ 75.8 %)" and not legal_cells[satisfied].short
+    table = render_table(list(rows.values()), directory, WINDOW)
+    assert "5.00 (n=12)" in table and "n=2 (<10)" in table
