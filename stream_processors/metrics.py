@@ -19,7 +19,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from stream_processors.core import MinuteAggregate, summarize
-from stream_processors.core.aggregates import merge_into
+from stream_processors.core.aggregates import csat_average_margin, merge_into
 
 WINDOWS: Final = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "28d": timedelta(days=28)}
 ALL_CUSTOMERS: Final = "*"
@@ -41,6 +41,7 @@ class Metrics:
     sla_met: Counter
     sla_breached: Counter
     csat_average: Gauge
+    csat_average_margin: Gauge
     csat_responses: Gauge
     satisfied_share: Gauge
     satisfied_share_lower_bound: Gauge
@@ -89,6 +90,9 @@ class Metrics:
                 "deptpulse_sla_breached_total", "Requests judged past SLA.", ("provider_department", "customer_department")
             ),
             csat_average=gauge("deptpulse_csat_average", "Mean CSAT (1-5) over the window."),
+            csat_average_margin=gauge(
+                "deptpulse_csat_average_margin", "Half-width of the 95 % interval of the mean CSAT."
+            ),
             csat_responses=gauge("deptpulse_csat_responses", "CSAT answers in the window."),
             satisfied_share=gauge("deptpulse_satisfied_share", "Share of CSAT answers that are 4 or 5."),
             satisfied_share_lower_bound=gauge(
@@ -139,6 +143,7 @@ class BusinessGauges:
         m = self.metrics
         return (
             m.csat_average,
+            m.csat_average_margin,
             m.csat_responses,
             m.satisfied_share,
             m.satisfied_share_lower_bound,
@@ -158,6 +163,7 @@ class BusinessGauges:
         # A ratio without answers is absent rather than 0: alerts must not fire on nothing.
         for gauge, value in (
             (m.csat_average, summary.csat_avg),
+            (m.csat_average_margin, csat_average_margin(aggregate)),
             (m.satisfied_share, summary.satisfied_share),
             (m.satisfied_share_lower_bound, summary.satisfied_share_lower95),
             (m.first_response_p90, summary.first_response_p90_s),

@@ -32,6 +32,7 @@ POLICY_SLA_MIN_SAMPLE = "deptpulse:policy_sla_min_sample"
 SATISFIED_SHARE_UPPER_BOUND = "deptpulse:satisfied_share_upper_bound:wilson95"
 SLA_ATTAINMENT_UPPER_BOUND = "deptpulse:sla_attainment_upper_bound:wilson95"
 NPS_UPPER_BOUND = "deptpulse:nps_upper_bound:95"
+CSAT_AVERAGE_UPPER_BOUND = "deptpulse:csat_average_upper_bound:95"
 
 
 def sla_requests(window: str) -> str:

@@ -410,6 +410,10 @@ def satisfaction_rules(options: RuleOptions) -> dict[str, Any]:
             "expr": _wilson_upper_bound("deptpulse_satisfied_share", "deptpulse_csat_responses"),
         },
         {"record": names.NPS_UPPER_BOUND, "expr": "deptpulse_nps + deptpulse_nps_margin"},
+        {
+            "record": names.CSAT_AVERAGE_UPPER_BOUND,
+            "expr": "deptpulse_csat_average + deptpulse_csat_average_margin",
+        },
     ]
     alerts = [
         _alert(spec, options)
@@ -476,7 +480,9 @@ def _csat_alert(options: RuleOptions) -> _AlertSpec:
         name="DeptpulseCsatBelowTarget",
         expr=_expr(
             f"""
-            {_guarded("deptpulse_csat_average", window, "<", names.POLICY_CSAT_TARGET)}
+            deptpulse_csat_average{_window_sel(window)}
+            and
+              ({_guarded(names.CSAT_AVERAGE_UPPER_BOUND, window, "<", names.POLICY_CSAT_TARGET)})
             and
               {_csat_sample_guard(window)}
             """
@@ -490,15 +496,17 @@ def _csat_alert(options: RuleOptions) -> _AlertSpec:
         ),
         description=(
             "The {responses} answers from {customer} about {provider} over the last {window} average "
-            "{value:2f} of 5; the target is {target}. A heads-up: the satisfied-share alert says whether "
-            "a drop is significant.",
+            "{value:2f} of 5; the target is {target}, and even the upper end of the 95% interval "
+            "({upper}) is below it. A heads-up: the satisfied-share alert says whether the share of "
+            "satisfied answers dropped too.",
             "最近 {window} 内，来自{customer}的 {responses} 份关于 {provider} 的评价平均为 {value:2f} 分（满分 5 分）；"
-            "目标为 {target}。此为提示：满意比例告警会判断下降是否显著。",
+            "目标为 {target}，95% 置信区间的上限（{upper}）也低于目标。此为提示：满意比例告警会判断满意比例是否也下降。",
         ),
         dashboard_uid=names.SCORECARD_UID,
         snippets={
             "target": policy_value(names.POLICY_CSAT_TARGET, "1f"),
             "responses": row_value("deptpulse_csat_responses", "int"),
+            "upper": row_value(names.CSAT_AVERAGE_UPPER_BOUND, "2f"),
         },
     )
 

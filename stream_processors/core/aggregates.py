@@ -238,6 +238,18 @@ def csat_average(aggregate: MinuteAggregate) -> float | None:
     return sum(score * n for score, n in enumerate(counts, start=1)) / total if total > 0 else None
 
 
+def csat_average_margin(aggregate: MinuteAggregate, z: float = Z_95) -> float | None:
+    """Half-width of the 95 % interval of the CSAT average: z times the standard error of the mean
+    of the answers (1-5); None without answers."""
+    counts = csat_counts(aggregate)
+    total = sum(counts)
+    if total <= 0:
+        return None
+    mean = sum(score * n for score, n in enumerate(counts, start=1)) / total
+    variance = sum(n * (score - mean) ** 2 for score, n in enumerate(counts, start=1)) / total
+    return z * math.sqrt(variance / total)
+
+
 def wilson_lower_bound(successes: int, total: int, z: float = Z_95) -> float | None:
     """Lower bound of the Wilson score interval for a proportion; None when total is 0."""
     if total <= 0:

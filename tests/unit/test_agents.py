@@ -461,6 +461,8 @@ def test_business_gauges_per_provider_and_capped_pairs_and_absent_without_answer
 
     assert value("deptpulse_csat_responses", "it", "*") == 5
     assert value("deptpulse_csat_average", "it", "*") == pytest.approx((15 + 1 + 4) / 5)
+    # answers 5, 5, 5, 1, 4: mean 4, variance (3 * 1 + 9 + 0) / 5 = 2.4; margin 1.96 * sqrt(2.4 / 5)
+    assert value("deptpulse_csat_average_margin", "it", "*") == pytest.approx(1.959964 * (2.4 / 5) ** 0.5)
     assert value("deptpulse_satisfied_share", "it", "*") == pytest.approx(0.8)
     assert value("deptpulse_sla_attainment_ratio", "it", "hr") == pytest.approx(0.9)
     assert value("deptpulse_sla_requests", "it", "hr") == 10

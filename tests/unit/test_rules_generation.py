@@ -130,9 +130,10 @@ def test_significance_uses_the_upper_bound_not_the_lower_bound(
             names.POLICY_SLA_ATTAINMENT_TARGET,
         ),
         ("DeptpulseNpsBelowTarget", names.NPS_UPPER_BOUND, "28d", names.POLICY_NPS_TARGET),
+        ("DeptpulseCsatBelowTarget", names.CSAT_AVERAGE_UPPER_BOUND, "7d", names.POLICY_CSAT_TARGET),
     ],
 )
-def test_attainment_and_nps_compare_the_upper_end_of_their_interval(
+def test_attainment_nps_and_csat_compare_the_upper_end_of_their_interval(
     generated_alerts: list[dict[str, Any]], alertname: str, upper_bound: str, window: str, target: str
 ) -> None:
     # 36 of 40 requests on time is 90%, "below 95%", yet the interval reaches 96%: a point
