@@ -519,11 +519,13 @@ def _falling_alert(options: RuleOptions) -> _AlertSpec:
         name="DeptpulseSatisfactionFallingWhileSlaMet",
         expr=_expr(
             f"""
-            {_guarded("deptpulse_satisfied_share", recent, "<", names.POLICY_SATISFIED_SHARE_TARGET)}
+            deptpulse_satisfied_share{_window_sel(recent)}
+            and
+              ({_guarded(names.SATISFIED_SHARE_UPPER_BOUND, recent, "<", names.POLICY_SATISFIED_SHARE_TARGET)})
             and
               {_csat_sample_guard(recent)}
             and ignoring (window)
-              (deptpulse_satisfied_share{_window_sel(recent)}
+              ({names.SATISFIED_SHARE_UPPER_BOUND}{_window_sel(recent)}
                 < ignoring (window) deptpulse_satisfied_share_lower_bound{_window_sel(baseline)})
             and on ({PROVIDER}, {CUSTOMER})
               ({_guarded("deptpulse_sla_attainment_ratio", sla_window, ">=", names.POLICY_SLA_ATTAINMENT_TARGET)})
@@ -541,12 +543,12 @@ def _falling_alert(options: RuleOptions) -> _AlertSpec:
         description=(
             f"Responses are on time (SLA attainment {{sla}} over {sla_window}, target {{sla_target}}), "
             "but only {value:pct} of the {responses} answers from {customer} over the last {window} were "
-            f"satisfied: below the target of {{target}} and below the range of the last {baseline} "
-            "(lower bound {baseline}). Speed is not the problem: read the comments on the scorecard about "
-            "answer quality, resolution and communication.",
+            "satisfied: even the upper end of its 95% interval is below the target of {target} and "
+            f"below the range of the last {baseline} (lower bound {{baseline}}). Speed is not the problem: "
+            "read the comments on the scorecard about answer quality, resolution and communication.",
             f"响应及时（最近 {sla_window} SLA 达成率 {{sla}}，目标 {{sla_target}}），但最近 {{window}} 内"
-            "来自{customer}的 {responses} 份评价中只有 {value:pct} 为满意，低于目标 {target}，"
-            f"也低于最近 {baseline} 的区间下限 {{baseline}}。问题不在速度：请在记分卡中阅读关于答复质量、"
+            "来自{customer}的 {responses} 份评价中只有 {value:pct} 为满意，其 95% 置信区间上限也低于目标 {target}，"
+            f"并低于最近 {baseline} 的区间下限 {{baseline}}。问题不在速度：请在记分卡中阅读关于答复质量、"
             "解决效果和沟通的留言。",
         ),
         dashboard_uid=names.SCORECARD_UID,
