@@ -36,7 +36,7 @@ from producers.simulator import Event, simulate
 from schemas.directory import Directory, load_directory
 from schemas.events import FeedbackSubmitted, RequestOpened, SurveyAnswered
 from stream_processors import storage
-from stream_processors.core import AGGREGATE_COLUMNS, BucketKey, MinuteAggregate, PartitionProcessor
+from stream_processors.core import BucketKey, MinuteAggregate, PartitionProcessor
 from stream_processors.core.aggregates import SampleKind
 from stream_processors.core.histogram import MAX_RELATIVE_ERROR, nearest_rank
 from stream_processors.core.lifecycle import LifecycleRules, RequestTracker
@@ -45,6 +45,7 @@ from stream_processors.scorecard.read_api import ReadApi
 from stream_processors.scorecard.rows import ROW_FIELDS
 from stream_processors.scorecard.service import ScorecardService
 from stream_processors.scorecard.windows import Window
+from stream_processors.sinks.clickhouse import BUCKET_COLUMNS
 from tests.integration.conftest import free_ports
 
 pytestmark = pytest.mark.integration
@@ -52,17 +53,6 @@ pytestmark = pytest.mark.integration
 START = datetime(2026, 3, 12, tzinfo=UTC)  # a Thursday: the window below holds a pulse survey (Mon 16)
 DAYS = 6
 SINCE, UNTIL = START + timedelta(days=3), START + timedelta(days=6)  # previous window: days 0-3
-BUCKET_COLUMNS = (
-    "row_kind",
-    "provider_department",
-    "customer_department",
-    "service_category",
-    "bucket_start",
-    "sink_topic",
-    "sink_partition",
-    "applied_offset",
-    *AGGREGATE_COLUMNS,
-)
 
 
 def rfc3339(moment: datetime) -> str:
