@@ -370,13 +370,8 @@ class Demo:
         interval (4 h for "action needed", in its notification log under .deptpulse/alertmanager), so
         without a label of its own a demo run again within that time would mail nobody."""
         config = self.home / "prometheus" / "prometheus.yml"  # what the stack's Prometheus was started with
-        text = render_prometheus_config(self.settings, source)
-        if run_label:
-            header, _, body = text.partition("\n")
-            document = yaml.safe_load(body)
-            document.setdefault("global", {}).setdefault("external_labels", {})["demo_run"] = self.run_id
-            text = f"{header}\n{yaml.safe_dump(document, sort_keys=False)}"
-        config.write_text(text, encoding="utf-8")
+        labels = {"demo_run": self.run_id} if run_label else None
+        config.write_text(render_prometheus_config(self.settings, source, labels), encoding="utf-8")
         address = f"http://{self.host}:{self.settings.prometheus_port}"
         if http_post(f"{address}/-/reload", b"", {}) != 200:
             raise DemoError(

@@ -35,7 +35,7 @@ import subprocess
 import time
 import urllib.request
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -747,9 +747,14 @@ class _Alertmanager(_Service):
         return _http_get(f"{self.address()}/-/ready") is not None
 
 
-def render_prometheus_config(settings: Settings, source: Path = PROMETHEUS_CONFIG) -> str:
-    """deploy/prometheus/prometheus.yml with the configured ports and absolute rule-file paths."""
+def render_prometheus_config(
+    settings: Settings, source: Path = PROMETHEUS_CONFIG, external_labels: Mapping[str, str] | None = None
+) -> str:
+    """deploy/prometheus/prometheus.yml with the configured ports and absolute rule-file paths, and
+    ``external_labels`` added to every alert it sends, if given."""
     config = yaml.safe_load(source.read_text())
+    if external_labels:
+        config.setdefault("global", {}).setdefault("external_labels", {}).update(external_labels)
     host = connect_host(settings.bind_host)
     ports = {
         "prometheus": settings.prometheus_port,
