@@ -45,11 +45,10 @@ from producers.integrations import WEBHOOK_SOURCES, Integrations
 from producers.publisher import ProducerTuning, Publisher, PublisherError, PublisherMetrics
 from producers.sources import ADAPTERS, Adapter, AdapterError
 from schemas.directory import Directory, UnmappedValue
-from schemas.events import EVENT_ADAPTER, InvalidEvent, RequestEvent, SurveyAnswered, parse_event
+from schemas.events import EVENT_ADAPTER, Event, InvalidEvent, parse_event
 
 log = logging.getLogger(__name__)
 
-Event = RequestEvent | SurveyAnswered
 EVENTS_ROUTE: Final = "/v1/events"
 _READY_CACHE_SECONDS: Final = 1.0
 

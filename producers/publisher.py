@@ -34,15 +34,12 @@ from deptpulse.settings import Settings
 from schemas.directory import Directory
 from schemas.events import (
     SCHEMA_VERSION,
+    Event,
     InvalidEvent,
-    RequestEvent,
-    SurveyAnswered,
     event_to_json,
     parse_event,
     validate_event,
 )
-
-Event = RequestEvent | SurveyAnswered
 
 __all__ = [
     "DeliveryError",

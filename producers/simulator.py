@@ -36,9 +36,9 @@ from schemas.directory import Calendar, Department, Directory, SlaTarget
 from schemas.events import (
     IN_PROGRESS,
     WAITING_ON_CUSTOMER,
+    Event,
     FeedbackSubmitted,
     RequestClosed,
-    RequestEvent,
     RequestOpened,
     RequestReopened,
     RequestResolved,
@@ -47,7 +47,6 @@ from schemas.events import (
     SurveyAnswered,
 )
 
-Event = RequestEvent | SurveyAnswered
 _E = TypeVar("_E", bound=Event)
 
 HOUR: Final = 3600.0

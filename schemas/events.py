@@ -8,7 +8,7 @@ and service ids. Every rejection is an :class:`InvalidEvent` whose reason names 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -21,6 +21,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 if TYPE_CHECKING:
@@ -68,9 +69,9 @@ class _EventBase(BaseModel):
 
     @field_validator("provider_department", "customer_department", mode="after")
     @classmethod
-    def _known_department(cls, value: str, info: ValidationInfo) -> str:
+    def _known_department(cls, value: str | None, info: ValidationInfo) -> str | None:
         directory = _directory_of(info)
-        if directory is not None and not directory.has_department(value):
+        if value is not None and directory is not None and not directory.has_department(value):
             raise ValueError(f"unknown department {value!r} (not in the directory)")
         return value
 
@@ -139,6 +140,57 @@ class SurveyAnswered(_EventBase):
     event_type: Literal["survey.answered"]
     score: Annotated[int, Field(ge=0, le=10)]
     comment: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    question_id: Identifier | None = Field(
+        default=None,
+        description="The survey question answered, e.g. recruiting-speed (report --by question).",
+    )
+    campaign_id: Identifier | None = Field(
+        default=None, description="The survey round (campaign) this answer belongs to; see survey.invited."
+    )
+    respondent_id: Identifier | None = Field(
+        default=None,
+        description="A pseudonymous id of who answered: counts distinct respondents (privacy minimum).",
+    )
+
+
+class SurveyInvited(_EventBase):
+    """Invitations of a survey campaign: ``invited`` people of the customer department were asked
+    about the provider (one event per invitee with the default 1, or one event with the count)."""
+
+    event_type: Literal["survey.invited"]
+    campaign_id: Identifier = Field(description="The survey round; answers name it in campaign_id.")
+    invited: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=1, description="How many people this event invites (1-1,000,000)."
+    )
+
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+class ActionRecorded(_EventBase):
+    """An improvement action a provider department took (e.g. "recruiting reorganised"), whose
+    effect deptpulse measures: ``started_on`` against the figures before and after it."""
+
+    event_type: Literal["action.recorded"]
+    customer_department: DepartmentId | None = Field(  # type: ignore[assignment]
+        default=None, description="The customer department it is for; absent: every customer."
+    )
+    title: Title = Field(description="What was done, 1-200 characters.")
+    started_on: date = Field(
+        description="The day the change took effect (YYYY-MM-DD); not after occurred_at."
+    )
+    owner: Email | None = Field(default=None, description="Who owns the action (e-mail).")
+
+    @model_validator(mode="after")
+    def _started_when_recorded(self) -> ActionRecorded:
+        # A day of slack: occurred_at is UTC, started_on is the provider's local date.
+        if self.started_on > (self.occurred_at + timedelta(days=1)).date():
+            raise ValueError(
+                f"started_on {self.started_on.isoformat()} is in the future of its recording "
+                f"({self.occurred_at.date().isoformat()}): record an action once it has started"
+            )
+        return self
 
 
 RequestEvent = (
@@ -150,7 +202,10 @@ RequestEvent = (
     | RequestClosed
     | FeedbackSubmitted
 )
-ServiceEvent = Annotated[RequestEvent | SurveyAnswered, Field(discriminator="event_type")]
+# Events about a provider but neither a request nor a score: stored, never aggregated into buckets.
+RecordEvent = SurveyInvited | ActionRecorded
+Event = RequestEvent | SurveyAnswered | RecordEvent
+ServiceEvent = Annotated[Event, Field(discriminator="event_type")]
 EVENT_TYPES: Final = (
     "request.opened",
     "request.responded",
@@ -160,8 +215,10 @@ EVENT_TYPES: Final = (
     "request.closed",
     "feedback.submitted",
     "survey.answered",
+    "survey.invited",
+    "action.recorded",
 )
-EVENT_ADAPTER: Final[TypeAdapter[RequestEvent | SurveyAnswered]] = TypeAdapter(ServiceEvent)
+EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(ServiceEvent)
 
 
 class InvalidEvent(ValueError):
@@ -173,7 +230,7 @@ class InvalidEvent(ValueError):
         self.kind = kind  # "decode" (not JSON / not UTF-8), "schema", "unknown_department"
 
 
-def parse_event(data: bytes | str, directory: Directory | None = None) -> RequestEvent | SurveyAnswered:
+def parse_event(data: bytes | str, directory: Directory | None = None) -> Event:
     """Validate one JSON-encoded event (the wire format); raise :class:`InvalidEvent`."""
     try:
         return EVENT_ADAPTER.validate_json(data, context=_context(directory))
@@ -181,7 +238,7 @@ def parse_event(data: bytes | str, directory: Directory | None = None) -> Reques
         raise _invalid(exc) from None
 
 
-def validate_event(value: Any, directory: Directory | None = None) -> RequestEvent | SurveyAnswered:
+def validate_event(value: Any, directory: Directory | None = None) -> Event:
     """Validate an event given as Python values (datetimes, not strings); raise :class:`InvalidEvent`."""
     if isinstance(value, _EventBase):
         value = value.model_dump()
@@ -191,7 +248,7 @@ def validate_event(value: Any, directory: Directory | None = None) -> RequestEve
         raise _invalid(exc) from None
 
 
-def event_to_json(event: RequestEvent | SurveyAnswered) -> bytes:
+def event_to_json(event: Event) -> bytes:
     """The canonical wire encoding (UTC timestamps, no nulls for absent optionals)."""
     return event.__pydantic_serializer__.to_json(event, exclude_none=True)
 

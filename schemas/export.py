@@ -16,11 +16,15 @@ from typing import Any, Final, get_args
 from pydantic import BaseModel
 
 from schemas.directory import Directory
-from schemas.events import EVENT_ADAPTER, SCHEMA_VERSION, RequestEvent, SurveyAnswered
+from schemas.events import EVENT_ADAPTER, SCHEMA_VERSION, RecordEvent, RequestEvent, SurveyAnswered
 
 JSONSCHEMA_DIR: Final = Path(__file__).resolve().parent / "jsonschema"
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
-EVENT_MODELS: Final[tuple[type[BaseModel], ...]] = (*get_args(RequestEvent), SurveyAnswered)
+EVENT_MODELS: Final[tuple[type[BaseModel], ...]] = (
+    *get_args(RequestEvent),
+    SurveyAnswered,
+    *get_args(RecordEvent),
+)
 UNION_FILE: Final = f"service-event.v{SCHEMA_VERSION}.schema.json"
 DIRECTORY_FILE: Final = "directory.schema.json"
 

@@ -29,12 +29,10 @@ from schemas.events import (
     WAITING_ON_CUSTOMER,
     InvalidEvent,
     Priority,
-    RequestEvent,
-    SurveyAnswered,
     validate_event,
 )
+from schemas.events import Event as Event  # re-exported: the event union every adapter returns
 
-Event: TypeAlias = RequestEvent | SurveyAnswered
 Adapter: TypeAlias = Callable[[Mapping[str, Any], Directory], list[Event]]
 # (mapping field, payload path named in errors, value) for resolve_department
 Candidate: TypeAlias = tuple[str, str, Any]

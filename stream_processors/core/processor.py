@@ -19,10 +19,11 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from schemas.directory import Directory
-from schemas.events import RequestEvent, RequestOpened, SurveyAnswered
+from schemas.events import ActionRecorded, RequestEvent, RequestOpened, SurveyAnswered, SurveyInvited
+from schemas.events import Event as Event  # re-exported: the event union every adapter returns
 
 from stream_processors.core.aggregates import BucketKey, MinuteAggregate, MinuteAggregator, Sample, SampleKind
 from stream_processors.core.lifecycle import (
@@ -34,8 +35,7 @@ from stream_processors.core.lifecycle import (
     minute_start,
 )
 
-Event = RequestEvent | SurveyAnswered
-
+RECORD_EVENTS: Final = (SurveyInvited, ActionRecorded)
 _NPS = {score: Sample(SampleKind.NPS, score=score) for score in range(11)}
 
 
@@ -187,7 +187,12 @@ class PartitionProcessor:
             occurred_at = event.occurred_at.timestamp()
             if occurred_at > future_limit:
                 batch.dead_letters.append(
-                    DeadLetter(offset, "future", f"occurred_at {event.occurred_at.isoformat()} is ahead of now", event)
+                    DeadLetter(
+                        offset,
+                        "future",
+                        f"occurred_at {event.occurred_at.isoformat()} is ahead of now",
+                        event,
+                    )
                 )
                 continue
             if event.provider_department not in calendars:
@@ -196,6 +201,13 @@ class PartitionProcessor:
                 continue
             if event.event_id in seen:
                 batch.duplicates += 1
+                continue
+            if isinstance(event, RECORD_EVENTS):
+                # Invitations and actions are stored, not aggregated: no bucket can be final for
+                # them, so they are never late, and they do not move the watermark.
+                self._remember(event.event_id)
+                if batch.collect:
+                    batch.applied.append((offset, event))
                 continue
             if occurred_at < self._watermark - self._grace:
                 batch.late += 1

@@ -41,6 +41,7 @@ All calls into clickhouse-connect are synchronous (chdb has no async client); th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -52,14 +53,13 @@ from typing import Any, Final, TypeVar
 
 from clickhouse_connect.driver.client import Client
 
-from schemas.events import FeedbackSubmitted, RequestEvent, SurveyAnswered
+from schemas.events import Event, FeedbackSubmitted, SurveyAnswered
 from stream_processors.core import AGGREGATE_COLUMNS, FACT_COLUMNS, BucketKey, MinuteAggregate, RequestFact
 from stream_processors.core.aggregates import merge_into
 from stream_processors.core.backlog import UnansweredRequest
 
 log = logging.getLogger(__name__)
 
-Event = RequestEvent | SurveyAnswered
 T = TypeVar("T")
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,6 +100,9 @@ COMMENT_COLUMNS: Final = (
     "request_id",
     "score",
     "comment",
+    "question_id",
+    "campaign_id",
+    "respondent",
 )
 _ZERO_AGGREGATE: Final = MinuteAggregate().to_row()
 # Our inserts must be synchronous and unsplit: the atomicity argument needs one part per insert.
@@ -151,7 +154,7 @@ def raw_event_row(topic: str, partition: int, offset: int, event: Event, ingeste
         event.occurred_at,
         event.source,
         event.provider_department,
-        event.customer_department,
+        event.customer_department or "",  # an action may be for every customer
         event.service_category or "",
         event.priority or "",
         getattr(event, "request_id", ""),
@@ -168,8 +171,10 @@ def comment_row(event: Event) -> list[Any] | None:
         score = event.score
     else:
         return None
-    if not event.comment:
+    if not event.comment or not event.comment.strip():
         return None
+    survey = event if isinstance(event, SurveyAnswered) else None
+    who = (survey.respondent_id if survey else None) or getattr(event, "request_id", "") or event.event_id
     return [
         event.event_id,
         event.event_type,
@@ -180,7 +185,15 @@ def comment_row(event: Event) -> list[Any] | None:
         getattr(event, "request_id", ""),
         score,
         redact(event.comment),
+        (survey.question_id if survey else None) or "",
+        (survey.campaign_id if survey else None) or "",
+        respondent_hash(who),
     ]
+
+
+def respondent_hash(respondent: str) -> str:
+    """Who answered, pseudonymised: only distinctness is needed (the privacy minimum)."""
+    return hashlib.blake2b(respondent.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def bucket_row(key: BucketKey, aggregate: MinuteAggregate) -> list[Any]:

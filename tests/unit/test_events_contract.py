@@ -45,8 +45,26 @@ VALID: dict[str, dict[str, Any]] = {
     "request.reopened": REQUEST | {"event_type": "request.reopened"},
     "request.closed": REQUEST | {"event_type": "request.closed"},
     "feedback.submitted": REQUEST | {"event_type": "feedback.submitted", "csat": 5, "comment": "Danke!"},
-    "survey.answered": BASE | {"event_type": "survey.answered", "score": 9, "comment": "很好"},
+    "survey.answered": BASE
+    | {
+        "event_type": "survey.answered",
+        "score": 9,
+        "comment": "很好",
+        "question_id": "recruiting-speed",
+        "campaign_id": "2026-q1",
+        "respondent_id": "r-7f3a",
+    },
+    "survey.invited": BASE | {"event_type": "survey.invited", "campaign_id": "2026-q1", "invited": 40},
+    "action.recorded": {
+        **{key: value for key, value in BASE.items() if key != "customer_department"},
+        "event_type": "action.recorded",
+        "title": "Recruiting reorganised: one owner per open position",
+        "started_on": "2026-03-01",
+        "owner": "head.hr@example.com",
+    },
 }
+ACTION = VALID["action.recorded"]
+INVITED = VALID["survey.invited"]
 FEEDBACK = VALID["feedback.submitted"]
 SURVEY = VALID["survey.answered"]
 
@@ -84,6 +102,14 @@ INVALID: list[tuple[str, dict[str, Any], bool, str]] = [
     ("attribute not text", FEEDBACK | {"attributes": {"n": 1}}, False, "attributes.n: Input should be a valid string"),
     ("attribute too long", FEEDBACK | {"attributes": {"n": "x" * 4097}}, False, "attributes.n: String should have at most 4096 characters"),
     ("comment too long", SURVEY | {"comment": "x" * 4097}, False, "comment: String should have at most 4096 characters"),
+    ("campaign_id empty", SURVEY | {"campaign_id": ""}, False, "campaign_id: String should have at least 1 character"),
+    ("invited 0", INVITED | {"invited": 0}, False, "invited: Input should be greater than or equal to 1"),
+    ("invitation without campaign", {k: v for k, v in INVITED.items() if k != "campaign_id"}, False, "campaign_id: Field required"),
+    ("action title empty", ACTION | {"title": "   "}, False, "title: String should have at least 1 character"),
+    ("action starting in the future", ACTION | {"started_on": "2026-03-09"}, False, "started_on 2026-03-09 is in the future of its recording"),
+    ("action start not a date", ACTION | {"started_on": "March"}, False, "started_on: Input should be a valid date"),
+    ("action on an unknown service", ACTION | {"service_category": "hr.teleportation"}, True, "service_category: Value error, unknown service 'hr.teleportation'"),
+    ("action owner not an e-mail", ACTION | {"owner": "hr head"}, False, "owner: String should match pattern"),
 ]  # fmt: skip
 
 # Every required field of every event type, removed one at a time.
@@ -121,7 +147,7 @@ def test_missing_required_field_is_rejected_naming_it(event_type: str, name: str
 
 def test_request_id_is_required_on_every_request_event_and_feedback() -> None:
     requiring = {event_type for event_type, name in MISSING if name == "request_id"}
-    assert requiring == set(EVENT_TYPES) - {"survey.answered"}
+    assert requiring == set(EVENT_TYPES) - {"survey.answered", "survey.invited", "action.recorded"}
 
 
 def test_unknown_departments_pass_without_a_directory() -> None:
