@@ -579,6 +579,14 @@ def worker_command(ctx: click.Context, worker_id: str, group: str, pair_limit: i
     help="json: a list of rows; html: one self-contained page for a department head (needs --provider).",
 )
 @click.option(
+    "--by",
+    type=click.Choice(["customer", "service", "question"]),
+    default="customer",
+    show_default=True,
+    help="Rows per customer department, per service (the provider's overall row first), or per "
+    "survey question (score distribution and mean).",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file."
 )
 @click.pass_context
@@ -590,6 +598,7 @@ def report_command(
     since: str | None,
     until: str | None,
     output_format: str,
+    by: str,
     out: Path | None,
 ) -> None:
     """The scorecard of a window and its change against the window of the same length before.
@@ -609,7 +618,7 @@ def report_command(
     try:  # every parameter is checked here, before anything is opened or queried
         directory = load_directory(settings.directory_path)
         window = resolve_window(window=window_name, since=since, until=until, now=now)
-        request = ReportRequest(window, provider, customer, output_format)
+        request = ReportRequest(window, provider, customer, output_format, by)
         request.check(directory)
     except ValueError as exc:  # DirectoryError, WindowError, UnknownDepartment
         raise UserError(str(exc)) from exc

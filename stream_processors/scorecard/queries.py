@@ -174,6 +174,35 @@ SERIES_SQL: Final = {
 }
 
 
+def _service_sums_sql(provider_filter: str, customer_filter: str) -> str:
+    # The rollup projections leave the service out, so this reads the table; its sort key
+    # (row_kind, provider, customer, service, minute) keeps a provider's rows together.
+    return f"""
+SELECT
+    provider_department,
+    service_category,
+    bucket_start >= {{since:DateTime('UTC')}} AS in_window,
+    {_SUMS}
+FROM minute_buckets
+WHERE row_kind = 'bucket'
+  AND bucket_start >= {{previous_since:DateTime('UTC')}}
+  AND bucket_start < {{until:DateTime('UTC')}}
+  {provider_filter}
+  {customer_filter}
+GROUP BY provider_department, service_category, in_window
+SETTINGS optimize_use_projections = 0
+"""
+
+
+SERVICE_SUMS_SQL: Final = {
+    (with_provider, with_customer): _service_sums_sql(
+        _PROVIDER if with_provider else "", _CUSTOMER if with_customer else ""
+    )
+    for with_provider in (False, True)
+    for with_customer in (False, True)
+}
+
+
 class Query(NamedTuple):
     sql: str
     parameters: dict[str, Any]
@@ -201,6 +230,7 @@ def _union(
 
 
 Pair = tuple[str, str]  # (provider_department, customer_department)
+ProviderService = tuple[str, str]  # (provider_department, service_category; '' for none)
 
 
 class PairSums(NamedTuple):
@@ -208,6 +238,13 @@ class PairSums(NamedTuple):
 
     current: dict[Pair, MinuteAggregate]
     previous: dict[Pair, MinuteAggregate]
+
+
+class ServiceSums(NamedTuple):
+    """Merged sums per (provider, service), in the window and in the window before it."""
+
+    current: dict[ProviderService, MinuteAggregate]
+    previous: dict[ProviderService, MinuteAggregate]
 
 
 class AggregateReader(Protocol):
@@ -218,6 +255,10 @@ class AggregateReader(Protocol):
     def series_sums(
         self, window: Window, provider: str | None = None, customer: str | None = None
     ) -> dict[int, MinuteAggregate]: ...
+
+    def service_sums(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> ServiceSums: ...
 
 
 def aggregate_from_row(row: Mapping[str, Any]) -> MinuteAggregate:
@@ -262,6 +303,29 @@ class ClickHouseAggregates:
         return _union(
             pieces, PROVIDER_PAIR_SUMS_SQL.__getitem__, {"since": window.since, "provider": provider}
         )
+
+    @staticmethod
+    def service_sums_query(window: Window, provider: str | None = None, customer: str | None = None) -> Query:
+        """The query of :meth:`service_sums`: both windows, grouped by provider and service."""
+        parameters: dict[str, Any] = {
+            "since": window.since,
+            "previous_since": window.previous().since,
+            "until": window.until,
+        }
+        if provider is not None:
+            parameters["provider"] = provider
+        if customer is not None:
+            parameters["customer"] = customer
+        return Query(SERVICE_SUMS_SQL[(provider is not None, customer is not None)], parameters)
+
+    def service_sums(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> ServiceSums:
+        sums = ServiceSums({}, {})
+        for row in self._rows(self.service_sums_query(window, provider, customer)):
+            target = sums.current if row["in_window"] else sums.previous
+            _add(target, (row["provider_department"], row["service_category"]), row)
+        return sums
 
     def pair_sums(self, window: Window, provider: str | None = None) -> PairSums:
         sums = PairSums({}, {})

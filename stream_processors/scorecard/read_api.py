@@ -6,7 +6,9 @@ as RFC 3339 with an offset; default ``window=7d``):
 - ``/api/v1/scorecard?provider=&customer=``: ``{"window", "previous_window", "rows": [ScorecardRow]}``,
   per provider (or every provider) its overall row then a row per customer;
 - ``/api/v1/matrix``: ``{"window", "previous_window", "rows"}``, one row per (provider, customer) pair;
-- ``/api/v1/timeseries?provider=&customer=``: ``Timeseries`` (``step_seconds``, ``points``).
+- ``/api/v1/timeseries?provider=&customer=``: ``Timeseries`` (``step_seconds``, ``points``);
+- ``/api/v1/services?provider=&customer=``: ``{"window", "previous_window", "rows"}``, per provider its
+  overall row then a row per service (``service_category``; "" for events without one).
 
 Invalid input is a 400 ``{"error": "bad request", "reason": ...}`` decided BEFORE any query: an
 unknown or repeated parameter, a department id the directory does not know, an unknown window, a
@@ -38,11 +40,13 @@ logger = logging.getLogger(__name__)
 SCORECARD_PATH: Final = "/api/v1/scorecard"
 MATRIX_PATH: Final = "/api/v1/matrix"
 TIMESERIES_PATH: Final = "/api/v1/timeseries"
+SERVICES_PATH: Final = "/api/v1/services"
 _WINDOW_PARAMS: Final = frozenset({"window", "since", "until"})
 ENDPOINTS: Final = {
     SCORECARD_PATH: _WINDOW_PARAMS | {"provider", "customer"},
     MATRIX_PATH: _WINDOW_PARAMS,
     TIMESERIES_PATH: _WINDOW_PARAMS | {"provider", "customer"},
+    SERVICES_PATH: _WINDOW_PARAMS | {"provider", "customer"},
 }
 MAX_PARAM_LENGTH: Final = 200
 
@@ -119,11 +123,12 @@ class ReadApi:
     ) -> dict[str, Any]:
         if path == TIMESERIES_PATH:
             return self._source.timeseries(window, provider, customer).model_dump(mode="json")
-        rows = (
-            self._source.matrix(window)
-            if path == MATRIX_PATH
-            else self._source.scorecard(window, provider, customer)
-        )
+        if path == MATRIX_PATH:
+            rows = self._source.matrix(window)
+        elif path == SERVICES_PATH:
+            rows = self._source.services(window, provider, customer)
+        else:
+            rows = self._source.scorecard(window, provider, customer)
         return {
             "window": _window_json(window),
             "previous_window": _window_json(window.previous()),

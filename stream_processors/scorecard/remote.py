@@ -72,6 +72,14 @@ class RemoteScorecard:
         )
         return [ScorecardRow.model_validate(row) for row in body["rows"]]
 
+    def services(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> list[ScorecardRow]:
+        body = self._get(
+            "/api/v1/services", {**_window_params(window), "provider": provider, "customer": customer}
+        )
+        return [ScorecardRow.model_validate(row) for row in body["rows"]]
+
     def matrix(self, window: Window) -> list[ScorecardRow]:
         body = self._get("/api/v1/matrix", _window_params(window))
         return [ScorecardRow.model_validate(row) for row in body["rows"]]

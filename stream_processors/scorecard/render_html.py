@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from schemas.directory import AlertPolicy, Department, Directory
 from stream_processors.scorecard import formatting as fmt
-from stream_processors.scorecard.rows import ScorecardRow, Timeseries
-from stream_processors.scorecard.service import display_name, policy_of
+from stream_processors.scorecard.rows import ScorecardRow, Timeseries, weakest
+from stream_processors.scorecard.service import display_name, policy_of, service_name
 from stream_processors.scorecard.windows import Window
 
 RED: Final = (0xE0, 0x6C, 0x5C)
@@ -64,6 +64,10 @@ th:first-child, td:first-child { text-align: left; }
 tr.overall td { font-weight: 650; background: #fafbfc; }
 td .chg { display: block; color: #6b7385; font-size: 11.5px; font-weight: 400; }
 td.short { color: #8a91a1; }
+tr.weak td { background: #fdf0ee; }
+.weakest { display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 8px; background: #d2503f;
+  color: #fff; font-size: 11px; font-weight: 600; }
+.id { color: #6b7385; font-size: 11px; }
 .notes { color: #6b7385; font-size: 12px; margin-top: 26px; }
 .notes li { margin: 2px 0; }
 svg text { font-family: inherit; }
@@ -85,6 +89,7 @@ class HtmlReport:
     matrix: Sequence[ScorecardRow]
     timeseries: Timeseries
     generated_at: datetime
+    services: Sequence[ScorecardRow] = ()  # the provider's overall row then one per service
 
 
 # --- small helpers -----------------------------------------------------------------------------
@@ -496,13 +501,52 @@ def _cell(cell: fmt.Cell) -> str:
     return f"<td>{escape(cell.text)}{suffix}</td>"
 
 
+_FIGURE_HEADS: Final = (
+    "<th>Opened</th><th>Resolved</th><th>Reopened</th>"
+    "<th>1st response p50 / p90</th><th>Resolution p50 / p90</th><th>SLA met</th>"
+    "<th>CSAT avg</th><th>Satisfied (≥ lower 95 %)</th><th>NPS ± 95 %</th>"
+)
+
+
+def _service_table(report: HtmlReport) -> str:
+    """The provider's services, the one carrying most of the shortfall against its targets marked."""
+    directory = report.directory
+    policy = policy_of(directory, report.provider)
+    services = [row for row in report.services if row.service_category is not None]
+    if not services:
+        return '<p class="notes">No events in this window or the one before.</p>'
+    weak = weakest(services, policy)
+    body = []
+    for row in report.services:
+        overall = row.service_category is None
+        if overall:
+            name = "All services"
+        else:
+            service = row.service_category or ""
+            name = f"{escape(service_name(directory, service))}"
+            if service and service_name(directory, service) != service:
+                name += f' <span class="id">{escape(service)}</span>'
+            if row is weak:
+                name += ' <span class="weakest">weakest</span>'
+        cells = [f"<td>{name}</td>", *(_cell(cell) for cell in fmt.row_cells(row, policy))]
+        css = "overall" if overall else "weak" if row is weak else ""
+        body.append(f'<tr class="{css}">{"".join(cells)}</tr>')
+    note = (
+        f'<p class="notes">Weakest: the service furthest below the targets, counted in answers and '
+        f"requests short of them (satisfied share {fmt.share(policy.satisfied_share_target)}, SLA "
+        f"{fmt.share(policy.sla_attainment_target)}); only figures with enough samples count.</p>"
+        if weak is not None
+        else '<p class="notes">No service falls short of the targets with enough samples to tell.</p>'
+    )
+    return (
+        f"<table><thead><tr><th>Service</th>{_FIGURE_HEADS}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>{note}"
+    )
+
+
 def _table(report: HtmlReport) -> str:
     directory = report.directory
-    head = (
-        "<tr><th>Customer</th><th>Opened</th><th>Resolved</th><th>Reopened</th>"
-        "<th>1st response p50 / p90</th><th>Resolution p50 / p90</th><th>SLA met</th>"
-        "<th>CSAT avg</th><th>Satisfied (≥ lower 95 %)</th><th>NPS ± 95 %</th></tr>"
-    )
+    head = f"<tr><th>Customer</th>{_FIGURE_HEADS}</tr>"
     body = []
     for row in report.rows:
         policy = policy_of(directory, row.provider_department)
@@ -555,6 +599,8 @@ def render_html(report: HtmlReport) -> str:
 {_charts(report, zone)}
 <h2>By customer department</h2>
 {_table(report)}
+<h2 id="by-service">By service</h2>
+{_service_table(report)}
 <h2>How every department serves every other</h2>
 {_matrices(report)}
 <ul class="notes">

@@ -9,8 +9,8 @@ from rich.text import Text
 
 from schemas.directory import Directory
 from stream_processors.scorecard import formatting as fmt
-from stream_processors.scorecard.rows import ScorecardRow
-from stream_processors.scorecard.service import display_name, policy_of
+from stream_processors.scorecard.rows import ScorecardRow, weakest
+from stream_processors.scorecard.service import display_name, policy_of, service_name
 
 
 def department_name(directory: Directory, department: str) -> str:
@@ -29,10 +29,18 @@ def _text(cell: fmt.Cell) -> Text:
     return text
 
 
+def service_label(directory: Directory, service: str) -> str:
+    """'Recruiting (hr.recruiting)'; 'other' for events without a service."""
+    name = service_name(directory, service)
+    return name if not service or name == service else f"{name} ({service})"
+
+
 def scorecard_table(rows: Sequence[ScorecardRow], directory: Directory, title: str) -> Table:
-    """One table; changes against the previous window follow each headline figure in italics."""
+    """One table; changes against the previous window follow each headline figure in italics.
+    Rows by service (``service_category`` set) are labelled by service, the weakest one marked."""
+    by_service = any(row.service_category is not None for row in rows)
     table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
-    table.add_column("Customer", no_wrap=True)
+    table.add_column("Service" if by_service else "Customer", no_wrap=True)
     table.add_column("Opened", justify="right")
     table.add_column("Resolved", justify="right")
     table.add_column("Reopened", justify="right")
@@ -49,13 +57,33 @@ def scorecard_table(rows: Sequence[ScorecardRow], directory: Directory, title: s
             if provider is not None:
                 table.add_section()
             provider = row.provider_department
-        overall = row.customer_department is None
-        label = (
-            f"{department_name(directory, row.provider_department)}: all customers"
-            if overall
-            else f"  {department_name(directory, row.customer_department or '')}"
-        )
+        if by_service:
+            overall = row.service_category is None
+            customers = (
+                "all customers"
+                if row.customer_department is None
+                else department_name(directory, row.customer_department)
+            )
+            mark = ""
+            if not overall:
+                services = [
+                    r for r in rows if r.provider_department == provider and r.service_category is not None
+                ]
+                mark = "  ◀ weakest" if weakest(services, policy) is row else ""
+            label = (
+                f"{department_name(directory, row.provider_department)}: {customers}"
+                if overall
+                else f"  {service_label(directory, row.service_category or '')}{mark}"
+            )
+        else:
+            overall = row.customer_department is None
+            label = (
+                f"{department_name(directory, row.provider_department)}: all customers"
+                if overall
+                else f"  {department_name(directory, row.customer_department or '')}"
+            )
         table.add_row(
-            Text(label, style="bold" if overall else ""), *(_text(cell) for cell in fmt.row_cells(row, policy))
+            Text(label, style="bold" if overall else ""),
+            *(_text(cell) for cell in fmt.row_cells(row, policy)),
         )
     return table

@@ -37,6 +37,7 @@ from stream_processors.scorecard.service import ScorecardService, ScorecardSourc
 from stream_processors.scorecard.windows import Window
 
 FORMATS: Final = ("table", "json", "csv", "html")
+BY: Final = ("customer", "service")
 _TABLE_WIDTH: Final = 200  # columns when the table goes to a file
 
 
@@ -50,11 +51,14 @@ class ReportRequest:
     provider: str | None = None
     customer: str | None = None
     output_format: str = "table"
+    by: str = "customer"  # rows per customer department, or per service
 
     def check(self, directory: Directory) -> None:
         """Raise ValueError for a request that cannot be answered, before anything is opened."""
         if self.output_format not in FORMATS:
             raise ValueError(f"unknown format {self.output_format!r}: choose one of {', '.join(FORMATS)}")
+        if self.by not in BY:
+            raise ValueError(f"unknown --by {self.by!r}: choose one of {', '.join(BY)}")
         check_department(directory, self.provider, "provider")
         check_department(directory, self.customer, "customer")
         if self.output_format == "html" and self.provider is None:
@@ -149,7 +153,10 @@ def produce(
 ) -> str:
     """The report in the requested format; storage and API failures become :class:`ReportError`."""
     try:
-        rows = source.scorecard(request.window, request.provider, request.customer)
+        by_service = request.by == "service"
+        rows = (source.services if by_service else source.scorecard)(
+            request.window, request.provider, request.customer
+        )
         if request.output_format == "json":
             return render_json(rows)
         if request.output_format == "csv":
@@ -163,7 +170,12 @@ def produce(
                 provider=request.provider,
                 customer=request.customer,
                 window=request.window,
-                rows=rows,
+                rows=source.scorecard(request.window, request.provider, request.customer)
+                if by_service
+                else rows,
+                services=rows
+                if by_service
+                else source.services(request.window, request.provider, request.customer),
                 matrix=source.matrix(request.window),
                 timeseries=source.timeseries(request.window, request.provider, request.customer),
                 generated_at=generated_at,

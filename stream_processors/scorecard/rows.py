@@ -19,6 +19,7 @@ points below the minimum hollow.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -36,7 +37,10 @@ class ScorecardRow(_Model):
     """How a provider department served one customer department (or everyone) in a window."""
 
     provider_department: str
-    customer_department: str | None  # null: the provider's overall row
+    customer_department: str | None  # null: the provider's overall row (or every customer, by service)
+    # Rows by service (report --by service): the service id, "" for events without one ("other");
+    # null on rows by customer and on the provider's overall row.
+    service_category: str | None = None
     since: datetime  # the window, [since, until) in UTC
     until: datetime
     requests_opened: int
@@ -119,6 +123,7 @@ def scorecard_row(
     current: MinuteAggregate,
     previous: MinuteAggregate,
     policy: AlertPolicy,
+    service: str | None = None,
 ) -> ScorecardRow:
     """The row of one provider (and customer, or None for overall) from the window's merged sums."""
     this, last = summarize(current), summarize(previous)
@@ -135,6 +140,7 @@ def scorecard_row(
     return ScorecardRow(
         provider_department=provider,
         customer_department=customer,
+        service_category=service,
         since=since,
         until=until,
         requests_opened=current.requests_opened,
@@ -189,3 +195,23 @@ def timeseries_point(start: datetime, aggregate: MinuteAggregate, policy: AlertP
         nps=summary.nps,
         nps_insufficient=summary.nps_count < policy.nps_min_sample,
     )
+
+
+def shortfall(row: ScorecardRow, policy: AlertPolicy) -> float:
+    """How many answers and requests short of the targets a row is: satisfied answers missing to the
+    satisfied-share target plus requests missing to the SLA-attainment target, counting only figures
+    with enough samples. The same measure names the service "carrying most of the shortfall" in
+    the alerts; 0 when the row meets its targets or has too few samples to tell."""
+    missing = 0.0
+    if row.csat_satisfied_share is not None:
+        missing += row.csat_count * max(0.0, policy.satisfied_share_target - row.csat_satisfied_share)
+    if row.sla_attainment is not None:
+        sla_count = row.sla_met + row.sla_breached
+        missing += sla_count * max(0.0, policy.sla_attainment_target - row.sla_attainment)
+    return missing
+
+
+def weakest(rows: Sequence[ScorecardRow], policy: AlertPolicy) -> ScorecardRow | None:
+    """The row with the largest :func:`shortfall`; None when no row falls short."""
+    ranked = max(rows, key=lambda row: shortfall(row, policy), default=None)
+    return ranked if ranked is not None and shortfall(ranked, policy) > 0 else None

@@ -6,13 +6,13 @@ over the worker's read API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from typing import Final, Protocol
 
 from schemas.directory import AlertPolicy, Directory
 from stream_processors.core import MinuteAggregate, MinuteAggregator
 from stream_processors.core.aggregates import merge_into
-from stream_processors.scorecard.queries import AggregateReader, Pair
+from stream_processors.scorecard.queries import AggregateReader
 from stream_processors.scorecard.rows import (
     ScorecardRow,
     Timeseries,
@@ -24,6 +24,36 @@ from stream_processors.scorecard.windows import Window, shown
 
 class UnknownDepartment(ValueError):
     """A department id that the directory does not know."""
+
+
+class UnknownService(ValueError):
+    """A service id that the directory does not know, or that another department provides."""
+
+
+def check_service(directory: Directory, service: str | None, provider: str | None) -> None:
+    """Raise :class:`UnknownService` unless ``service`` is None or one of the provider's services
+    (any department's, without a provider); the message lists the valid ids."""
+    if service is None:
+        return
+    departments = [directory.department(provider)] if provider else directory.departments
+    known = [each.id for department in departments for each in department.services]
+    if service not in known:
+        whose = f"{provider}'s services" if provider else "services"
+        raise UnknownService(f"unknown service {shown(service)}: {whose} are {', '.join(known) or 'none'}")
+
+
+OTHER_SERVICE: Final = "other"  # how rows of events without a service are labelled
+
+
+def service_name(directory: Directory, service: str | None) -> str:
+    """The service's display name from the directory, "other" for events without one."""
+    if not service:
+        return OTHER_SERVICE
+    for department in directory.departments:
+        for each in department.services:
+            if each.id == service:
+                return each.name
+    return service
 
 
 def check_department(directory: Directory, department: str | None, role: str) -> None:
@@ -59,6 +89,10 @@ class ScorecardSource(Protocol):
     def timeseries(
         self, window: Window, provider: str | None = None, customer: str | None = None
     ) -> Timeseries: ...
+
+    def services(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> list[ScorecardRow]: ...
 
 
 def _merged(aggregates: Iterable[MinuteAggregate]) -> MinuteAggregate:
@@ -133,6 +167,43 @@ class ScorecardService:
             if (p, c) in pairs
         ]
 
+    def services(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> list[ScorecardRow]:
+        """Per provider (``provider``, or every one): its overall row (over ``customer`` only, when
+        given), then a row per service with data in this window or the previous one: the provider's
+        services in directory order, other ids sorted, events without a service ("") last."""
+        check_department(self.directory, provider, "provider")
+        check_department(self.directory, customer, "customer")
+        sums = self.reader.service_sums(window, provider, customer)
+        keys = set(sums.current) | set(sums.previous)
+        providers = [provider] if provider else self._order(p for p, _ in keys)
+        rows = []
+        for each in providers:
+            mine = {service for p, service in keys if p == each}
+            overall = (
+                [sums.current[k] for k in keys if k[0] == each and k in sums.current],
+                [sums.previous[k] for k in keys if k[0] == each and k in sums.previous],
+            )
+            rows.append(self._row(window, each, customer, *overall))
+            for service in self._service_order(each, mine):
+                key = (each, service)
+                rows.append(
+                    self._row(
+                        window, each, customer, _only(sums.current, key), _only(sums.previous, key), service
+                    )
+                )
+        return rows
+
+    def _service_order(self, provider: str, services: set[str]) -> list[str]:
+        listed = (
+            [s.id for s in self.directory.department(provider).services]
+            if self.directory.has_department(provider)
+            else []
+        )
+        ordered = [s for s in listed if s in services]
+        return ordered + sorted(services - set(listed) - {""}) + ([""] if "" in services else [])
+
     def timeseries(
         self, window: Window, provider: str | None = None, customer: str | None = None
     ) -> Timeseries:
@@ -161,6 +232,7 @@ class ScorecardService:
         customer: str | None,
         current: Iterable[MinuteAggregate],
         previous: Iterable[MinuteAggregate],
+        service: str | None = None,
     ) -> ScorecardRow:
         return scorecard_row(
             provider,
@@ -170,8 +242,9 @@ class ScorecardService:
             _merged(current),
             _merged(previous),
             policy_of(self.directory, provider),
+            service,
         )
 
 
-def _only(sums: dict[Pair, MinuteAggregate], pair: Pair) -> list[MinuteAggregate]:
+def _only(sums: Mapping[tuple[str, str], MinuteAggregate], pair: tuple[str, str]) -> list[MinuteAggregate]:
     return [sums[pair]] if pair in sums else []

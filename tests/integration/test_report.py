@@ -118,12 +118,16 @@ Key = tuple[str, str | None]  # (provider, customer); customer None: the provide
 
 
 def reference(
-    events: list[Event], directory: Directory, since: datetime, until: datetime
+    events: list[Event], directory: Directory, since: datetime, until: datetime, by: str = "customer"
 ) -> dict[Key, Expected]:
+    """Expected figures per (provider, customer), or per (provider, service) with ``by="service"``
+    ('' for events without a service); (provider, None) is the provider overall."""
     expected: dict[Key, Expected] = defaultdict(Expected)
+    service_of = {e.request_id: e.service_category or "" for e in events if isinstance(e, RequestOpened)}
 
-    def targets(provider: str, customer: str) -> list[Expected]:
-        return [expected[(provider, customer)], expected[(provider, None)]]
+    def targets(provider: str, customer: str, service: str = "") -> list[Expected]:
+        second = service if by == "service" else customer
+        return [expected[(provider, second)], expected[(provider, None)]]
 
     def inside(moment: datetime) -> bool:
         return since <= moment < until
@@ -133,14 +137,20 @@ def reference(
         if not inside(event.occurred_at):
             continue
         if isinstance(event, RequestOpened):
-            for target in targets(event.provider_department, event.customer_department):
+            for target in targets(
+                event.provider_department, event.customer_department, service_of[event.request_id]
+            ):
                 target.opened += 1
         elif isinstance(event, FeedbackSubmitted):
             open_event = opened[event.request_id]
-            for target in targets(open_event.provider_department, open_event.customer_department):
+            for target in targets(
+                open_event.provider_department, open_event.customer_department, service_of[event.request_id]
+            ):
                 target.csat.append(event.csat)
         elif isinstance(event, SurveyAnswered):
-            for target in targets(event.provider_department, event.customer_department):
+            for target in targets(
+                event.provider_department, event.customer_department, event.service_category or ""
+            ):
                 target.nps.append(event.score)
     # Resolutions, reopens, SLA and durations: replay each request's own events through a tracker.
     rules = LifecycleRules(directory)
@@ -153,10 +163,10 @@ def reference(
         else:
             trackers[event.request_id].apply(event)
     for tracker in trackers.values():
-        for (provider, customer, _service, minute), sample in tracker.entries:
+        for (provider, customer, service, minute), sample in tracker.entries:
             if not inside(datetime.fromtimestamp(minute, UTC)):
                 continue
-            for target in targets(provider, customer):
+            for target in targets(provider, customer, service):
                 kind = sample.kind
                 if kind == SampleKind.FIRST_RESPONSE:
                     target.first_response_s.append(sample.business_s)
@@ -326,6 +336,39 @@ def test_json_report_equals_a_straightforward_computation_over_the_events(
     assert it_finance["first_response_p90_s_change"] > 0  # the it-degradation scenario's second half
 
 
+def test_rows_by_service_equal_a_straightforward_computation_over_the_events(
+    events: list[Event], directory: Directory, cli_env: dict[str, str | None]
+) -> None:
+    rows = json.loads(report(cli_env, "--format", "json", "--by", "service", *WINDOW_ARGS).stdout)
+
+    now = reference(events, directory, SINCE, UNTIL, by="service")
+    before = reference(events, directory, SINCE - (UNTIL - SINCE), SINCE, by="service")
+    keys = {(row["provider_department"], row["service_category"]) for row in rows}
+    assert {key for key, value in now.items() if value != Expected()} <= keys
+    assert any(service == "" for _, service in keys if service is not None)  # events without a service
+    assert len({service for _, service in keys if service}) >= 3
+    for row in rows:
+        assert row["customer_department"] is None
+        key = (row["provider_department"], row["service_category"])
+        assert_row_matches(row, now.get(key, Expected()), before.get(key, Expected()), directory)
+
+    table = report(cli_env, "--by", "service", "--provider", "it", *WINDOW_ARGS).stdout
+    assert "Service" in table and "it.access" in table
+    csv_rows = list(
+        csv.DictReader(
+            io.StringIO(report(cli_env, "--format", "csv", "--by", "service", *WINDOW_ARGS).stdout)
+        )
+    )
+    assert [(r["provider_department"], r["service_category"]) for r in csv_rows] == [
+        (r["provider_department"], r["service_category"] or "") for r in rows
+    ]
+
+
+def test_an_unknown_service_or_provider_is_refused_with_the_valid_ids(cli_env: dict[str, str | None]) -> None:
+    result = CliRunner().invoke(main, ["report", "--provider", "marketing", "--by", "service"], env=cli_env)
+    assert result.exit_code == 2 and "known are it, hr" in result.output
+
+
 def test_provider_and_customer_filters(events: list[Event], cli_env: dict[str, str | None]) -> None:
     rows = json.loads(
         report(cli_env, "--format", "json", "--provider", "it", "--customer", "finance", *WINDOW_ARGS).stdout
@@ -435,8 +478,20 @@ def test_the_report_asks_the_read_api_when_a_worker_listens(
     via_api = json.loads(report(env, "--format", "json", *WINDOW_ARGS).stdout)
     report(env, "--format", "html", "--provider", "it", "--out", str(tmp_path / "it.html"), *WINDOW_ARGS)
 
+    by_service = json.loads(report(env, "--format", "json", "--by", "service", *WINDOW_ARGS).stdout)
+
     assert via_api == direct
-    assert served == ["/api/v1/scorecard", "/api/v1/scorecard", "/api/v1/matrix", "/api/v1/timeseries"]
+    assert by_service == json.loads(
+        report(cli_env, "--format", "json", "--by", "service", *WINDOW_ARGS).stdout
+    )
+    assert served == [
+        "/api/v1/scorecard",
+        "/api/v1/scorecard",
+        "/api/v1/services",
+        "/api/v1/matrix",
+        "/api/v1/timeseries",
+        "/api/v1/services",
+    ]
 
 
 def test_the_read_api_answers_a_timeseries_that_adds_up_to_the_window(

@@ -149,7 +149,7 @@ def test_json_csv_and_table_agree(service: ScorecardService, directory: Director
     rows = service.scorecard(WINDOW, "hr")
 
     assert render_json(rows).count('"provider_department": "hr"') == len(rows)
-    assert render_csv(rows).splitlines()[1].startswith("hr,,2026-03-09T00:00:00Z,2026-03-16T00:00:00Z,2,")
+    assert render_csv(rows).splitlines()[1].startswith("hr,,,2026-03-09T00:00:00Z,2026-03-16T00:00:00Z,2,")
     table = render_table(rows, directory, WINDOW)
     assert "人力资源部 (hr): all customers" in table and "\x1b[" not in table
 

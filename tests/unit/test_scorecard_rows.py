@@ -148,6 +148,7 @@ def test_the_json_row_keeps_its_documented_fields_in_order() -> None:
     assert ROW_FIELDS == (
         "provider_department",
         "customer_department",
+        "service_category",
         "since",
         "until",
         "requests_opened",

@@ -18,6 +18,7 @@ from stream_processors.scorecard.queries import (
     SERIES_SQL,
     ClickHouseAggregates,
     PairSums,
+    ServiceSums,
     split_range,
 )
 from stream_processors.scorecard.service import ScorecardService, UnknownDepartment
@@ -50,6 +51,24 @@ class FakeReader:
                 merge_into(sums.previous.setdefault(pair, MinuteAggregate()), aggregate)
         return sums
 
+    def service_sums(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> ServiceSums:
+        self.calls.append(("service_sums", window, provider, customer))
+        sums = ServiceSums({}, {})
+        previous = window.previous()
+        for key, aggregate in self.deltas:
+            if provider is not None and key.provider_department != provider:
+                continue
+            if customer is not None and key.customer_department != customer:
+                continue
+            service = (key.provider_department, key.service_category)
+            if window.since <= key.bucket_start < window.until:
+                merge_into(sums.current.setdefault(service, MinuteAggregate()), aggregate)
+            elif previous.since <= key.bucket_start < previous.until:
+                merge_into(sums.previous.setdefault(service, MinuteAggregate()), aggregate)
+        return sums
+
     def series_sums(
         self, window: Window, provider: str | None = None, customer: str | None = None
     ) -> dict[int, MinuteAggregate]:
@@ -66,11 +85,13 @@ class FakeReader:
         return points
 
 
-def delta(provider: str, customer: str, at: datetime, *samples: Sample) -> tuple[BucketKey, MinuteAggregate]:
+def delta(
+    provider: str, customer: str, at: datetime, *samples: Sample, service: str = ""
+) -> tuple[BucketKey, MinuteAggregate]:
     aggregate = MinuteAggregator.initialize()
     for sample in samples:
         MinuteAggregator.agg(aggregate, sample)
-    return BucketKey(provider, customer, "", at), aggregate
+    return BucketKey(provider, customer, service, at), aggregate
 
 
 OPENED = Sample(SampleKind.OPENED)
@@ -308,3 +329,53 @@ def test_without_days_the_middle_stays_in_hours() -> None:
     tiers = [tier for tier, _, _ in split_range(start, end, days=False)]
 
     assert tiers == ["minute", "hour", "minute"]
+
+
+def test_rows_by_service_follow_the_directory_and_put_events_without_a_service_last(
+    directory: Directory,
+) -> None:
+    day = timedelta(days=1)
+    reader = FakeReader(
+        [
+            delta("hr", "sales", SINCE, *[csat(2)] * 12, service="hr.recruiting"),
+            delta("hr", "finance", SINCE + day, *[csat(3)] * 4, service="hr.recruiting"),
+            delta("hr", "sales", SINCE, *[csat(5)] * 20, service="hr.payroll"),
+            delta("hr", "it", SINCE + 2 * day, OPENED),  # no service
+            delta("hr", "sales", SINCE - day, *[csat(5)] * 10, service="hr.recruiting"),  # previous window
+        ]
+    )
+
+    rows = ScorecardService(reader, directory).services(WINDOW, "hr")
+
+    listed = [s.id for s in directory.department("hr").services]
+    services = [row.service_category for row in rows[1:]]
+    assert rows[0].service_category is None and rows[0].customer_department is None
+    assert services == [s for s in listed if s in services] + [""]
+    recruiting = next(row for row in rows if row.service_category == "hr.recruiting")
+    assert (recruiting.csat_count, recruiting.csat_satisfied_share) == (16, 0.0)
+    assert recruiting.csat_satisfied_share_change == -1.0  # 10 of 10 satisfied the window before
+    assert rows[0].csat_count == 36  # the overall row merges every service
+
+    only_sales = ScorecardService(reader, directory).services(WINDOW, "hr", "sales")
+    assert only_sales[0].customer_department == "sales"
+    assert next(r for r in only_sales if r.service_category == "hr.recruiting").csat_count == 12
+
+
+def test_the_weakest_service_carries_most_of_the_shortfall(directory: Directory) -> None:
+    from stream_processors.scorecard.rows import shortfall, weakest
+
+    reader = FakeReader(
+        [
+            delta("hr", "sales", SINCE, *[csat(2)] * 30, *[csat(5)] * 10, service="hr.recruiting"),
+            delta("hr", "sales", SINCE, *[csat(2)] * 3, *[csat(5)] * 2, service="hr.payroll"),  # too few
+            delta("hr", "sales", SINCE, *[csat(5)] * 40, service="hr.onboarding"),
+        ]
+    )
+    policy = directory.policy_for("hr")
+    rows = ScorecardService(reader, directory).services(WINDOW, "hr")[1:]
+
+    weak = weakest(rows, policy)
+    assert weak is not None and weak.service_category == "hr.recruiting"
+    # 40 answers, 25 % satisfied: short of the target by 40 x (target - 0.25) answers
+    assert shortfall(weak, policy) == pytest.approx(40 * (policy.satisfied_share_target - 0.25))
+    assert weakest([r for r in rows if r.service_category != "hr.recruiting"], policy) is None
