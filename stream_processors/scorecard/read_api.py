@@ -10,6 +10,9 @@ as RFC 3339 with an offset; default ``window=7d``):
 - ``/api/v1/services?provider=&customer=``: ``{"window", "previous_window", "rows"}``, per provider its
   overall row then a row per service (``service_category``; "" for events without one).
 
+Other features (comments, themes, survey questions and campaigns, actions) add their endpoints as
+:class:`Endpoint` values: a parser that checks the parameters, then the answer.
+
 Invalid input is a 400 ``{"error": "bad request", "reason": ...}`` decided BEFORE any query: an
 unknown or repeated parameter, a department id the directory does not know, an unknown window, a
 timestamp without an offset, until not after since. An unknown path is a 404; a failing query a
@@ -23,6 +26,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -31,6 +35,7 @@ from stream_processors.scorecard.service import (
     ScorecardService,
     ScorecardSource,
     UnknownDepartment,
+    UnknownService,
     check_department,
 )
 from stream_processors.scorecard.windows import Window, WindowError, resolve_window, shown
@@ -41,7 +46,8 @@ SCORECARD_PATH: Final = "/api/v1/scorecard"
 MATRIX_PATH: Final = "/api/v1/matrix"
 TIMESERIES_PATH: Final = "/api/v1/timeseries"
 SERVICES_PATH: Final = "/api/v1/services"
-_WINDOW_PARAMS: Final = frozenset({"window", "since", "until"})
+WINDOW_PARAMS: Final = frozenset({"window", "since", "until"})
+_WINDOW_PARAMS: Final = WINDOW_PARAMS
 ENDPOINTS: Final = {
     SCORECARD_PATH: _WINDOW_PARAMS | {"provider", "customer"},
     MATRIX_PATH: _WINDOW_PARAMS,
@@ -56,6 +62,20 @@ Response = tuple[int, dict[str, Any]]
 
 class BadRequest(ValueError):
     """A request the API refuses; the message is the reason returned with the 400."""
+
+
+# What a parser may raise for a request the caller must fix: a 400 with the message as the reason.
+USER_ERRORS: Final = (BadRequest, WindowError, UnknownDepartment, UnknownService)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A GET endpoint of another feature: ``parse(params, now)`` checks the parameters (raising one of
+    :data:`USER_ERRORS`) before ``answer(parsed)`` queries; the answer is a JSON-serialisable body."""
+
+    params: frozenset[str]
+    parse: Callable[[dict[str, str], datetime], Any]
+    answer: Callable[[Any], Any]
 
 
 def _single_values(query_params: QueryParams, allowed: frozenset[str]) -> dict[str, str]:
@@ -74,6 +94,13 @@ def _single_values(query_params: QueryParams, allowed: frozenset[str]) -> dict[s
     return values
 
 
+def parse_window(params: Mapping[str, str], now: datetime) -> Window:
+    """The window of ``window=`` or ``since``/``until`` parameters (raises WindowError)."""
+    return resolve_window(
+        window=params.get("window"), since=params.get("since"), until=params.get("until"), now=now
+    )
+
+
 def _window_json(window: Window) -> dict[str, str]:
     return {"since": window.since.isoformat(), "until": window.until.isoformat()}
 
@@ -86,18 +113,27 @@ class ReadApi:
         source: ScorecardSource,
         directory: Directory,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        endpoints: Mapping[str, Endpoint] | None = None,
     ) -> None:
         self._source = source
         self._directory = directory
         self._now = now
+        self._endpoints = dict(endpoints or {})
+
+    @property
+    def paths(self) -> list[str]:
+        return [*ENDPOINTS, *self._endpoints]
 
     def handle(self, path: str, query_params: QueryParams) -> Response:
         """(HTTP status, JSON-serialisable body) for a GET of ``path`` with ``query_params``."""
+        endpoint = self._endpoints.get(path)
+        if endpoint is not None:
+            return self._handle_endpoint(path, endpoint, query_params)
         allowed = ENDPOINTS.get(path)
         if allowed is None:
             return 404, {
                 "error": "not found",
-                "reason": f"no endpoint {shown(path)}; see {', '.join(ENDPOINTS)}",
+                "reason": f"no endpoint {shown(path)}; see {', '.join(self.paths)}",
             }
         try:
             params = _single_values(query_params, allowed)
@@ -114,6 +150,17 @@ class ReadApi:
             return 400, {"error": "bad request", "reason": str(exc)}
         try:
             return 200, self._answer(path, window, provider, customer)
+        except Exception:  # a storage failure: details to the log, not to the caller
+            logger.exception("read API %s failed", path)
+            return 500, {"error": "internal error", "reason": "the query failed; see the worker's log"}
+
+    def _handle_endpoint(self, path: str, endpoint: Endpoint, query_params: QueryParams) -> Response:
+        try:
+            parsed = endpoint.parse(_single_values(query_params, endpoint.params), self._now())
+        except USER_ERRORS as exc:
+            return 400, {"error": "bad request", "reason": str(exc)}
+        try:
+            return 200, endpoint.answer(parsed)
         except Exception:  # a storage failure: details to the log, not to the caller
             logger.exception("read API %s failed", path)
             return 500, {"error": "internal error", "reason": "the query failed; see the worker's log"}
@@ -137,14 +184,17 @@ class ReadApi:
 
 
 def register_faust_views(
-    app: Any, service: ScorecardService, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    app: Any,
+    service: ScorecardService,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    endpoints: Mapping[str, Endpoint] | None = None,
 ) -> ReadApi:
     """Mount the endpoints on a ``faust.App``'s web server (call before the app starts).
 
     Queries block, so they run on one thread of their own: the event loop keeps serving, and
     the source's ClickHouse client is never used by two threads at once.
     """
-    api = ReadApi(service, service.directory, now)
+    api = ReadApi(service, service.directory, now, endpoints)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deptpulse-read-api")
 
     def view_for(path: str) -> Callable[..., Any]:
@@ -159,6 +209,6 @@ def register_faust_views(
 
         return get
 
-    for path in ENDPOINTS:
+    for path in api.paths:
         app.page(path, name=f"deptpulse_read_api_{path.rsplit('/', 1)[-1]}")(view_for(path))
     return api

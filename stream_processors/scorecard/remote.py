@@ -43,7 +43,8 @@ class RemoteScorecard:
         except OSError:
             return False
 
-    def _get(self, path: str, params: Mapping[str, str | None]) -> Any:
+    def get_json(self, path: str, params: Mapping[str, str | None]) -> Any:
+        """GET ``path`` with ``params`` (None values left out): the decoded JSON body."""
         query = urlencode({key: value for key, value in params.items() if value is not None})
         url = f"{self.base_url}{path}?{query}"
         try:
@@ -67,7 +68,7 @@ class RemoteScorecard:
     def scorecard(
         self, window: Window, provider: str | None = None, customer: str | None = None
     ) -> list[ScorecardRow]:
-        body = self._get(
+        body = self.get_json(
             "/api/v1/scorecard", {**_window_params(window), "provider": provider, "customer": customer}
         )
         return [ScorecardRow.model_validate(row) for row in body["rows"]]
@@ -75,19 +76,19 @@ class RemoteScorecard:
     def services(
         self, window: Window, provider: str | None = None, customer: str | None = None
     ) -> list[ScorecardRow]:
-        body = self._get(
+        body = self.get_json(
             "/api/v1/services", {**_window_params(window), "provider": provider, "customer": customer}
         )
         return [ScorecardRow.model_validate(row) for row in body["rows"]]
 
     def matrix(self, window: Window) -> list[ScorecardRow]:
-        body = self._get("/api/v1/matrix", _window_params(window))
+        body = self.get_json("/api/v1/matrix", _window_params(window))
         return [ScorecardRow.model_validate(row) for row in body["rows"]]
 
     def timeseries(
         self, window: Window, provider: str | None = None, customer: str | None = None
     ) -> Timeseries:
-        body = self._get(
+        body = self.get_json(
             "/api/v1/timeseries", {**_window_params(window), "provider": provider, "customer": customer}
         )
         return Timeseries.model_validate(body)
