@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from rich.console import Console
 
@@ -73,9 +74,10 @@ def read_api_url(settings: Settings) -> str:
 
 
 @contextmanager
-def open_source(settings: Settings, directory: Directory) -> Iterator[tuple[ScorecardSource, str]]:
-    """(source, what it is): the worker's read API when chdb is in use and the worker listens, else
-    ClickHouse through :func:`stream_processors.storage.connect`."""
+def open_backend(settings: Settings) -> Iterator[tuple[Client | RemoteScorecard, str]]:
+    """(backend, what it is): the worker's read API (a :class:`RemoteScorecard`) when chdb is in use
+    and the worker listens, else a ClickHouse client from :func:`stream_processors.storage.connect`
+    (closed on exit). Every reading command (report, comments, themes, surveys, actions) uses this."""
     from stream_processors import storage  # imports clickhouse_connect's client stack: only when needed
 
     if settings.clickhouse_url is None:
@@ -97,9 +99,19 @@ def open_source(settings: Settings, directory: Directory) -> Iterator[tuple[Scor
         )
         raise ReportError(f"cannot open {where}: {_first_line(exc)}.{hint}") from None
     try:
-        yield ScorecardService(ClickHouseAggregates(client), directory), f"database {client.database}"
+        yield client, f"database {client.database}"
     finally:
         client.close()
+
+
+@contextmanager
+def open_source(settings: Settings, directory: Directory) -> Iterator[tuple[ScorecardSource, str]]:
+    """(source, what it is): the scorecard over :func:`open_backend`."""
+    with open_backend(settings) as (backend, origin):
+        if isinstance(backend, RemoteScorecard):
+            yield backend, origin
+        else:
+            yield ScorecardService(ClickHouseAggregates(backend), directory), origin
 
 
 def _first_line(exc: Exception) -> str:
@@ -152,7 +164,7 @@ def produce(
     styled: bool = False,
 ) -> str:
     """The report in the requested format; storage and API failures become :class:`ReportError`."""
-    try:
+    with query_errors():
         by_service = request.by == "service"
         rows = (source.services if by_service else source.scorecard)(
             request.window, request.provider, request.customer
@@ -181,6 +193,13 @@ def produce(
                 generated_at=generated_at,
             )
         )
+
+
+@contextmanager
+def query_errors() -> Iterator[None]:
+    """Read API and ClickHouse failures as :class:`ReportError` (a message the user can act on)."""
+    try:
+        yield
     except ReadApiError as exc:
         raise ReportError(str(exc)) from None
     except ClickHouseError as exc:
