@@ -124,10 +124,20 @@ def stack_status(ctx: click.Context) -> None:
 
 @main.command("demo")
 @click.option("--keep-running", is_flag=True, help="Leave the services the demo started running.")
-@click.option("--live-seconds", default=30.0, show_default=True, type=click.FloatRange(min=1),
-              help="How long the it-degradation scenario runs live through the gateway and the SDK.")
-@click.option("--history-days", default=30, show_default=True, type=click.IntRange(min=8),
-              help="Days of simulated history replayed first.")
+@click.option(
+    "--live-seconds",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="How long the it-degradation scenario runs live through the gateway and the SDK.",
+)
+@click.option(
+    "--history-days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=8),
+    help="Days of simulated history replayed first.",
+)
 @click.pass_context
 def demo(ctx: click.Context, keep_running: bool, live_seconds: float, history_days: int) -> None:
     """The whole story on the local stack: history, a live degradation, the alert mail, the scorecard.
@@ -137,7 +147,11 @@ def demo(ctx: click.Context, keep_running: bool, live_seconds: float, history_da
     from deptpulse.demo import Demo
 
     demo = Demo(
-        settings_of(ctx), Console(), keep_running=keep_running, live_seconds=live_seconds, history_days=history_days
+        settings_of(ctx),
+        Console(),
+        keep_running=keep_running,
+        live_seconds=live_seconds,
+        history_days=history_days,
     )
     if not demo.run():
         ctx.exit(1)
@@ -446,14 +460,21 @@ def rules() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the files go (prometheus/, alertmanager/, grafana/); default the repository's deploy/.",
 )
-@click.option("--smtp-smarthost", help="host:port of the mail relay (default: the local mail sink, 127.0.0.1:2525).")
+@click.option(
+    "--smtp-smarthost", help="host:port of the mail relay (default: the local mail sink, 127.0.0.1:2525)."
+)
 @click.option("--smtp-from", help="Sender address of the alert mails.")
-@click.option("--smtp-require-tls/--no-smtp-require-tls", default=None, help="STARTTLS to the relay (default: off).")
+@click.option(
+    "--smtp-require-tls/--no-smtp-require-tls", default=None, help="STARTTLS to the relay (default: off)."
+)
 @click.option("--smtp-auth-username", help="User name at the relay.")
 @click.option(
-    "--smtp-auth-password-file", help="File on Alertmanager's host holding the relay password (never the password)."
+    "--smtp-auth-password-file",
+    help="File on Alertmanager's host holding the relay password (never the password).",
 )
-@click.option("--slack-api-url-file", help="File on Alertmanager's host holding the Slack incoming-webhook URL.")
+@click.option(
+    "--slack-api-url-file", help="File on Alertmanager's host holding the Slack incoming-webhook URL."
+)
 @click.option("--sre-email", help="Where pipeline alerts and unrouted departments go.")
 @click.option("--grafana-url", help="Grafana's base URL, for the dashboard links of every alert.")
 @click.pass_context
@@ -533,11 +554,24 @@ def db_migrate(ctx: click.Context) -> None:
 
 
 @main.command("worker")
-@click.option("--worker-id", "--workers-id", "worker_id", default="1", show_default=True,
-              help="This worker's id: its data directory is <home>/worker/<id>.")
-@click.option("--group", default="deptpulse-worker", show_default=True, help="Kafka consumer group of the workers.")
-@click.option("--pair-limit", default=200, show_default=True, type=click.IntRange(min=0),
-              help="At most this many provider/customer pairs get business gauges of their own.")
+@click.option(
+    "--worker-id",
+    "--workers-id",
+    "worker_id",
+    default="1",
+    show_default=True,
+    help="This worker's id: its data directory is <home>/worker/<id>.",
+)
+@click.option(
+    "--group", default="deptpulse-worker", show_default=True, help="Kafka consumer group of the workers."
+)
+@click.option(
+    "--pair-limit",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="At most this many provider/customer pairs get business gauges of their own.",
+)
 @click.option("--loglevel", default="info", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
 @click.pass_context
 def worker_command(ctx: click.Context, worker_id: str, group: str, pair_limit: int, loglevel: str) -> None:
@@ -636,6 +670,143 @@ def report_command(
         click.echo(f"wrote {out} ({origin})", err=True)
 
 
+# --- deptpulse comments / themes: what internal customers say (stream_processors/comments/) ------
+
+
+def _selection_options(function: Any) -> Any:
+    """The options that choose a provider's comments: shared by `comments` and `themes`."""
+    options = [
+        click.option("--provider", required=True, metavar="ID", help="Provider department id."),
+        click.option("--service", default=None, metavar="ID", help="Only this service of the provider."),
+        click.option("--customer", default=None, metavar="ID", help="Only this customer department."),
+        click.option("--campaign", default=None, metavar="ID", help="Only answers of this survey campaign."),
+        click.option(
+            "--max-csat",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Only CSAT comments with a score of at most N (1-5); survey comments are left out.",
+        ),
+        click.option(
+            "--window", "window_name", default=None, metavar="1h|24h|7d|28d", help="Ending now; default 28d."
+        ),
+        click.option("--since", default=None, metavar="RFC3339", help="Start, with an offset."),
+        click.option("--until", default=None, metavar="RFC3339", help="End (exclusive), with an offset."),
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(["table", "json", "csv"]),
+            default="table",
+            show_default=True,
+        ),
+        click.option(
+            "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file."
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _read_comments(ctx: click.Context, kind: str, count: int, **selection: Any) -> None:
+    """`comments` and `themes`: check the selection, read it (worker's read API or ClickHouse), print."""
+    import json
+    from datetime import UTC, datetime
+
+    from pydantic import BaseModel
+
+    from schemas.directory import load_directory
+    from stream_processors.comments import render
+    from stream_processors.comments.api import RemoteComments, comment_query
+    from stream_processors.comments.reading import ClickHouseComments, CommentsService
+    from stream_processors.scorecard.read_api import USER_ERRORS
+    from stream_processors.scorecard.remote import RemoteScorecard
+    from stream_processors.scorecard.report import ReportError, open_backend, query_errors
+    from stream_processors.scorecard.windows import resolve_window
+
+    settings = settings_of(ctx)
+    output_format, out = selection.pop("output_format"), selection.pop("out")
+    try:
+        directory = load_directory(settings.directory_path)
+        window_name, since, until = (
+            selection.pop("window_name"),
+            selection.pop("since"),
+            selection.pop("until"),
+        )
+        window = resolve_window(
+            window=window_name or (None if since else "28d"), since=since, until=until, now=datetime.now(UTC)
+        )
+        query = comment_query(directory, window, **selection)
+    except (ValueError, *USER_ERRORS) as exc:
+        raise UserError(str(exc)) from exc
+    try:
+        with open_backend(settings) as (backend, origin), query_errors():
+            source = (
+                RemoteComments(backend)
+                if isinstance(backend, RemoteScorecard)
+                else CommentsService(
+                    ClickHouseComments(backend),
+                    settings.comments_min_respondents,
+                    settings.themes_min_comments,
+                )
+            )
+            body: BaseModel
+            if kind == "comments":
+                comments = source.comments(query, count)
+                table, body, spreadsheet = (
+                    render.comments_table(comments, directory),
+                    comments,
+                    render.comments_csv(comments),
+                )
+            else:
+                themes = source.themes(query, count)
+                table, body, spreadsheet = (
+                    render.themes_table(themes, directory),
+                    themes,
+                    render.themes_csv(themes),
+                )
+    except ReportError as exc:
+        text = str(exc)
+        if "ACCESS_DENIED" in text or "privileges" in text.lower():
+            text += " (reading comments needs the deptpulse_comments_reader role: see docs/security.md)"
+        raise UserError(text) from exc
+    if output_format == "json":
+        text = json.dumps(body.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
+    elif output_format == "csv":
+        text = spreadsheet
+    else:
+        text = render.as_text(table, styled=out is None and sys.stdout.isatty())
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out} ({origin})", err=True)
+
+
+@main.command("comments")
+@_selection_options
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, 1000), help="Newest N comments."
+)
+@click.pass_context
+def comments_command(ctx: click.Context, /, limit: int, **selection: Any) -> None:
+    """The redacted comments of a provider's internal customers, newest first, with their score,
+    customer, service and request. Nothing is shown for fewer than DEPTPULSE_COMMENTS_MIN_RESPONDENTS
+    distinct respondents (5). On a ClickHouse server, needs the deptpulse_comments_reader role."""
+    _read_comments(ctx, "comments", limit, **selection)
+
+
+@main.command("themes")
+@_selection_options
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 100), help="At most N themes.")
+@click.pass_context
+def themes_command(ctx: click.Context, /, top: int, **selection: Any) -> None:
+    """The recurring themes of the comments, ranked by how much more often low scores (CSAT 1-3,
+    NPS 0-6) mention them than high ones (log-odds with an informative Dirichlet prior), each with
+    its count of distinct comments, the share of low scores that mention it and two quotes."""
+    _read_comments(ctx, "themes", top, **selection)
+
+
 # --- deptpulse config reference: docs/configuration.md from the Settings model -------------------
 
 
@@ -652,7 +823,10 @@ def config_reference(check: bool) -> None:
 
     text = reference_markdown()
     if check:
-        if not CONFIGURATION_REFERENCE.is_file() or CONFIGURATION_REFERENCE.read_text(encoding="utf-8") != text:
+        if (
+            not CONFIGURATION_REFERENCE.is_file()
+            or CONFIGURATION_REFERENCE.read_text(encoding="utf-8") != text
+        ):
             click.echo(str(CONFIGURATION_REFERENCE), err=True)
             click.echo("run `deptpulse config reference` and commit the result", err=True)
             sys.exit(1)

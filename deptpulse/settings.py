@@ -109,6 +109,16 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="How long a request waits for Kafka's acks before a 503."
     )
 
+    # What internal customers say (deptpulse comments / themes, the scorecard's --with-comments).
+    comments_min_respondents: int = Field(
+        default=5,
+        ge=1,
+        description="No comment, quote or theme is shown for a selection with fewer distinct respondents.",
+    )
+    themes_min_comments: int = Field(
+        default=5, ge=1, description="A theme needs at least this many distinct comments mentioning it."
+    )
+
     @field_validator("clickhouse_url")
     @classmethod
     def _http_only(cls, value: SecretStr | None) -> SecretStr | None:

@@ -14,15 +14,18 @@ import gc
 import logging
 import ssl
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
+from clickhouse_connect.driver.client import Client
 from faust.app.base import BootStrategy
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from deptpulse.settings import Settings
 from schemas.directory import load_directory
 from stream_processors.agents import BatchHandler, EventsConsumer
+from stream_processors.comments.api import endpoints as comment_endpoints
+from stream_processors.comments.reading import ClickHouseComments, CommentsService
 from stream_processors.core.backlog import past_first_response_target
 from stream_processors.deadletter import KafkaDeadLetterSender
 from stream_processors.metrics import BacklogGauge, BusinessGauges, Metrics, window_starts
@@ -165,8 +168,21 @@ def create_app(
         except Exception as exc:  # ClickHouse down: keep the last values, try again next time
             log.warning("business gauges not refreshed: %s", exc)
 
-    # The scorecard read API (deptpulse report reads through it while the worker holds chdb).
-    register_faust_views(app, ScorecardService(_LazyAggregates(settings), directory))
+    # The read API (deptpulse report, comments, themes... read through it while the worker holds chdb).
+    # One client of its own, used only by the read API's one thread.
+    reads = cast(Client, _LazyClient(settings))
+    register_faust_views(
+        app,
+        ScorecardService(ClickHouseAggregates(reads), directory),
+        endpoints={
+            **comment_endpoints(
+                CommentsService(
+                    ClickHouseComments(reads), settings.comments_min_respondents, settings.themes_min_comments
+                ),
+                directory,
+            ),
+        },
+    )
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -179,18 +195,18 @@ def create_app(
     return app
 
 
-class _LazyAggregates:
-    """The read API's ClickHouse reader with a client of its own, connected on the first query
-    rather than when the app is built (its queries run on the read API's own thread)."""
+class _LazyClient:
+    """The read API's ClickHouse client, connected on the first query rather than when the app is
+    built (its queries run on the read API's own thread)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._reader: ClickHouseAggregates | None = None
+        self._client: Client | None = None
 
     def __getattr__(self, name: str) -> Any:
-        if self._reader is None:
-            self._reader = ClickHouseAggregates(connect(self._settings))
-        return getattr(self._reader, name)
+        if self._client is None:
+            self._client = connect(self._settings)
+        return getattr(self._client, name)
 
 
 def _faust_credentials(settings: Settings) -> Any:
