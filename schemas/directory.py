@@ -139,6 +139,8 @@ class AlertPolicy(_Model):
     csat_target: float = Field(default=4.0, ge=1, le=5)
     sla_attainment_target: float = Field(default=0.95, gt=0, lt=1)
     nps_target: float = Field(default=0, ge=-100, le=100)
+    # A survey campaign answered by fewer of those invited is flagged: its figures speak for few.
+    survey_min_response_rate: float = Field(default=0.30, ge=0, le=1)
 
 
 class SourceMapping(_Model):
