@@ -119,6 +119,20 @@ class Settings(BaseSettings):
         default=5, ge=1, description="A theme needs at least this many distinct comments mentioning it."
     )
 
+    # Did an improvement action work? (deptpulse actions list, the scorecard's actions table)
+    action_window_days: int = Field(
+        default=28,
+        ge=1,
+        le=366,
+        description="Days compared on each side of an action: before its start, and after it settled.",
+    )
+    action_settling_days: int = Field(
+        default=7,
+        ge=0,
+        le=366,
+        description="Days after an action's start left out of the comparison while the change settles in.",
+    )
+
     @field_validator("clickhouse_url")
     @classmethod
     def _http_only(cls, value: SecretStr | None) -> SecretStr | None:
