@@ -21,7 +21,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from stream_processors.core import MinuteAggregate, summarize
 from stream_processors.core.aggregates import csat_average_margin, merge_into
 
-WINDOWS: Final = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "28d": timedelta(days=28)}
+WINDOWS: Final = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "28d": timedelta(days=28),
+}
 ALL_CUSTOMERS: Final = "*"
 _PAIR = ("provider_department", "customer_department", "window")
 
@@ -67,9 +72,15 @@ class Metrics:
                 "Messages consumed, by event type and outcome (processed, duplicate, dead_letter).",
                 ("event_type", "outcome"),
             ),
-            dead_letters=counter("deptpulse_dead_letters_total", "Messages sent to the dead-letter topic.", ("reason",)),
-            duplicates=counter("deptpulse_duplicate_events_total", "Events dropped as repeats of an event_id."),
-            late=counter("deptpulse_late_events_total", "Events older than the watermark minus the grace period."),
+            dead_letters=counter(
+                "deptpulse_dead_letters_total", "Messages sent to the dead-letter topic.", ("reason",)
+            ),
+            duplicates=counter(
+                "deptpulse_duplicate_events_total", "Events dropped as repeats of an event_id."
+            ),
+            late=counter(
+                "deptpulse_late_events_total", "Events older than the watermark minus the grace period."
+            ),
             sink_rows=counter("deptpulse_sink_rows_total", "Rows written to ClickHouse.", ("table",)),
             sink_batches=counter("deptpulse_sink_batches_total", "Batches written to ClickHouse."),
             sink_errors=counter("deptpulse_sink_errors_total", "Failed ClickHouse calls (each is retried)."),
@@ -79,15 +90,23 @@ class Metrics:
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
                 registry=registry,
             ),
-            consumer_lag=gauge("deptpulse_consumer_lag", "Messages behind the partition's high watermark.", ("partition",)),
+            consumer_lag=gauge(
+                "deptpulse_consumer_lag", "Messages behind the partition's high watermark.", ("partition",)
+            ),
             last_event_timestamp=gauge(
-                "deptpulse_last_event_timestamp_seconds", "occurred_at of the newest processed event.", ("source",)
+                "deptpulse_last_event_timestamp_seconds",
+                "occurred_at of the newest processed event.",
+                ("source",),
             ),
             sla_met=counter(
-                "deptpulse_sla_met_total", "Requests judged within SLA.", ("provider_department", "customer_department")
+                "deptpulse_sla_met_total",
+                "Requests judged within SLA.",
+                ("provider_department", "customer_department"),
             ),
             sla_breached=counter(
-                "deptpulse_sla_breached_total", "Requests judged past SLA.", ("provider_department", "customer_department")
+                "deptpulse_sla_breached_total",
+                "Requests judged past SLA.",
+                ("provider_department", "customer_department"),
             ),
             csat_average=gauge("deptpulse_csat_average", "Mean CSAT (1-5) over the window."),
             csat_average_margin=gauge(
@@ -99,12 +118,15 @@ class Metrics:
                 "deptpulse_satisfied_share_lower_bound", "Wilson 95 % lower bound of the satisfied share."
             ),
             first_response_p90=gauge(
-                "deptpulse_first_response_p90_business_seconds", "90th percentile of first-response business time."
+                "deptpulse_first_response_p90_business_seconds",
+                "90th percentile of first-response business time.",
             ),
             sla_attainment=gauge("deptpulse_sla_attainment_ratio", "Share of judged requests within SLA."),
             sla_requests=gauge("deptpulse_sla_requests", "Requests judged against their SLA in the window."),
             nps=gauge("deptpulse_nps", "Internal NPS (-100..100) over the window."),
-            nps_margin=gauge("deptpulse_nps_margin", "Half-width of the 95 % interval of the NPS, in points."),
+            nps_margin=gauge(
+                "deptpulse_nps_margin", "Half-width of the 95 % interval of the NPS, in points."
+            ),
             nps_responses=gauge("deptpulse_nps_responses", "Survey answers in the window."),
             first_response_backlog=gauge(
                 "deptpulse_requests_awaiting_first_response_past_target",
@@ -190,9 +212,17 @@ def window_starts(now: datetime) -> dict[str, datetime]:
 def _answers(aggregate: MinuteAggregate) -> int:
     a = aggregate
     return (
-        a.csat_1 + a.csat_2 + a.csat_3 + a.csat_4 + a.csat_5
-        + a.nps_promoters + a.nps_passives + a.nps_detractors
-        + a.sla_met + a.sla_breached + a.first_response_count
+        a.csat_1
+        + a.csat_2
+        + a.csat_3
+        + a.csat_4
+        + a.csat_5
+        + a.nps_promoters
+        + a.nps_passives
+        + a.nps_detractors
+        + a.sla_met
+        + a.sla_breached
+        + a.first_response_count
     )
 
 
