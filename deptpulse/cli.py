@@ -621,6 +621,11 @@ def worker_command(ctx: click.Context, worker_id: str, group: str, pair_limit: i
     "survey question (score distribution and mean).",
 )
 @click.option(
+    "--with-comments",
+    is_flag=True,
+    help="HTML only: add the themes of the comments with quotes (withheld below the privacy minimum).",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file."
 )
 @click.pass_context
@@ -633,6 +638,7 @@ def report_command(
     until: str | None,
     output_format: str,
     by: str,
+    with_comments: bool,
     out: Path | None,
 ) -> None:
     """The scorecard of a window and its change against the window of the same length before.
@@ -644,7 +650,14 @@ def report_command(
     from datetime import UTC, datetime
 
     from schemas.directory import load_directory
-    from stream_processors.scorecard.report import ReportError, ReportRequest, open_source, produce
+    from stream_processors.scorecard.report import (
+        ReportError,
+        ReportRequest,
+        comments_source,
+        open_backend,
+        produce,
+        scorecard_source,
+    )
     from stream_processors.scorecard.windows import resolve_window
 
     settings = settings_of(ctx)
@@ -652,15 +665,17 @@ def report_command(
     try:  # every parameter is checked here, before anything is opened or queried
         directory = load_directory(settings.directory_path)
         window = resolve_window(window=window_name, since=since, until=until, now=now)
-        request = ReportRequest(window, provider, customer, output_format, by)
+        request = ReportRequest(window, provider, customer, output_format, by, with_comments)
         request.check(directory)
     except ValueError as exc:  # DirectoryError, WindowError, UnknownDepartment
         raise UserError(str(exc)) from exc
     styled = out is None and sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if styled else 200
     try:
-        with open_source(settings, directory) as (source, origin):
-            text = produce(source, directory, request, now, width, styled)
+        with open_backend(settings) as (backend, origin):
+            source = scorecard_source(backend, directory)
+            comments = comments_source(backend, settings) if with_comments else None
+            text = produce(source, directory, request, now, width, styled, comments)
     except ReportError as exc:
         raise UserError(str(exc)) from exc
     if out is None:

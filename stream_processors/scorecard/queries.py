@@ -35,6 +35,7 @@ from clickhouse_connect.driver.client import Client
 
 from stream_processors.core import AGGREGATE_COLUMNS, MinuteAggregate
 from stream_processors.core.aggregates import merge_into
+from stream_processors.scorecard.questions import QuestionCounts, read_question_counts
 from stream_processors.scorecard.windows import DAY, HOUR, Window, ceil_to, floor_to
 
 Tier = Literal["minute", "hour", "day"]
@@ -260,6 +261,10 @@ class AggregateReader(Protocol):
         self, window: Window, provider: str | None = None, customer: str | None = None
     ) -> ServiceSums: ...
 
+    def question_counts(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> QuestionCounts: ...
+
 
 def aggregate_from_row(row: Mapping[str, Any]) -> MinuteAggregate:
     """A :class:`MinuteAggregate` from a result row holding every column of ``AGGREGATE_COLUMNS``."""
@@ -317,6 +322,11 @@ class ClickHouseAggregates:
         if customer is not None:
             parameters["customer"] = customer
         return Query(SERVICE_SUMS_SQL[(provider is not None, customer is not None)], parameters)
+
+    def question_counts(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> QuestionCounts:
+        return read_question_counts(self._client, window, provider, customer)
 
     def service_sums(
         self, window: Window, provider: str | None = None, customer: str | None = None

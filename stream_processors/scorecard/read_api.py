@@ -8,7 +8,8 @@ as RFC 3339 with an offset; default ``window=7d``):
 - ``/api/v1/matrix``: ``{"window", "previous_window", "rows"}``, one row per (provider, customer) pair;
 - ``/api/v1/timeseries?provider=&customer=``: ``Timeseries`` (``step_seconds``, ``points``);
 - ``/api/v1/services?provider=&customer=``: ``{"window", "previous_window", "rows"}``, per provider its
-  overall row then a row per service (``service_category``; "" for events without one).
+  overall row then a row per service (``service_category``; "" for events without one);
+- ``/api/v1/questions?provider=&customer=``: ``{"window", "previous_window", "rows": [QuestionRow]}``.
 
 Other features (comments, themes, survey questions and campaigns, actions) add their endpoints as
 :class:`Endpoint` values: a parser that checks the parameters, then the answer.
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from pydantic import BaseModel
+
 from schemas.directory import Directory
 from stream_processors.scorecard.service import (
     ScorecardService,
@@ -46,6 +49,7 @@ SCORECARD_PATH: Final = "/api/v1/scorecard"
 MATRIX_PATH: Final = "/api/v1/matrix"
 TIMESERIES_PATH: Final = "/api/v1/timeseries"
 SERVICES_PATH: Final = "/api/v1/services"
+QUESTIONS_PATH: Final = "/api/v1/questions"
 WINDOW_PARAMS: Final = frozenset({"window", "since", "until"})
 _WINDOW_PARAMS: Final = WINDOW_PARAMS
 ENDPOINTS: Final = {
@@ -53,6 +57,7 @@ ENDPOINTS: Final = {
     MATRIX_PATH: _WINDOW_PARAMS,
     TIMESERIES_PATH: _WINDOW_PARAMS | {"provider", "customer"},
     SERVICES_PATH: _WINDOW_PARAMS | {"provider", "customer"},
+    QUESTIONS_PATH: _WINDOW_PARAMS | {"provider", "customer"},
 }
 MAX_PARAM_LENGTH: Final = 200
 
@@ -170,8 +175,11 @@ class ReadApi:
     ) -> dict[str, Any]:
         if path == TIMESERIES_PATH:
             return self._source.timeseries(window, provider, customer).model_dump(mode="json")
+        rows: Sequence[BaseModel]
         if path == MATRIX_PATH:
             rows = self._source.matrix(window)
+        elif path == QUESTIONS_PATH:
+            rows = self._source.questions(window, provider, customer)
         elif path == SERVICES_PATH:
             rows = self._source.services(window, provider, customer)
         else:

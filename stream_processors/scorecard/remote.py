@@ -15,6 +15,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlsplit
 from urllib.request import urlopen
 
+from stream_processors.scorecard.questions import QuestionRow
 from stream_processors.scorecard.rows import ScorecardRow, Timeseries
 from stream_processors.scorecard.windows import Window
 
@@ -80,6 +81,14 @@ class RemoteScorecard:
             "/api/v1/services", {**_window_params(window), "provider": provider, "customer": customer}
         )
         return [ScorecardRow.model_validate(row) for row in body["rows"]]
+
+    def questions(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> list[QuestionRow]:
+        body = self.get_json(
+            "/api/v1/questions", {**_window_params(window), "provider": provider, "customer": customer}
+        )
+        return [QuestionRow.model_validate(row) for row in body["rows"]]
 
     def matrix(self, window: Window) -> list[ScorecardRow]:
         body = self.get_json("/api/v1/matrix", _window_params(window))

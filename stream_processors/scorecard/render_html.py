@@ -16,7 +16,9 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from schemas.directory import AlertPolicy, Department, Directory
+from stream_processors.comments.reading import ThemesAnswer
 from stream_processors.scorecard import formatting as fmt
+from stream_processors.scorecard.questions import QuestionRow
 from stream_processors.scorecard.rows import ScorecardRow, Timeseries, weakest
 from stream_processors.scorecard.service import display_name, policy_of, service_name
 from stream_processors.scorecard.windows import Window
@@ -68,6 +70,11 @@ tr.weak td { background: #fdf0ee; }
 .weakest { display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 8px; background: #d2503f;
   color: #fff; font-size: 11px; font-weight: 600; }
 .id { color: #6b7385; font-size: 11px; }
+.bars { display: inline-flex; align-items: flex-end; gap: 2px; height: 26px; }
+.bar { display: inline-block; width: 7px; background: #2f5fb3; border-radius: 1px; }
+td.term { font-weight: 650; text-align: left; }
+td.quotes { white-space: normal; text-align: left; max-width: 640px; }
+td.quotes q { display: block; color: #3b4356; margin: 1px 0; overflow-wrap: anywhere; }
 .notes { color: #6b7385; font-size: 12px; margin-top: 26px; }
 .notes li { margin: 2px 0; }
 svg text { font-family: inherit; }
@@ -90,6 +97,8 @@ class HtmlReport:
     timeseries: Timeseries
     generated_at: datetime
     services: Sequence[ScorecardRow] = ()  # the provider's overall row then one per service
+    questions: Sequence[QuestionRow] = ()  # survey questions, lowest mean first
+    themes: ThemesAnswer | None = None  # only with --with-comments
 
 
 # --- small helpers -----------------------------------------------------------------------------
@@ -544,6 +553,67 @@ def _service_table(report: HtmlReport) -> str:
     )
 
 
+def _questions_table(report: HtmlReport) -> str:
+    rows = [row for row in report.questions if row.provider_department == report.provider]
+    if not rows:
+        return '<p class="notes">No survey answers in this window.</p>'
+    policy = policy_of(report.directory, report.provider)
+    body = []
+    for row in rows:
+        service = escape(service_name(report.directory, row.service_category)) if row.service_category else ""
+        bars = "".join(
+            f'<span class="bar" style="height:{3 + 22 * count / max(1, max(row.distribution)):.0f}px" '
+            f'title="{score}: {count}"></span>'
+            for score, count in enumerate(row.distribution)
+        )
+        if row.insufficient:
+            figures = f'<td class="short" colspan="2">{escape(fmt.insufficient(row.answers, policy.nps_min_sample))}</td>'
+        else:
+            figures = (
+                f"<td>{fmt.score(row.mean, 1)} [{fmt.score(row.mean_low95, 1)}–{fmt.score(row.mean_high95, 1)}]"
+                f'<span class="chg">{escape(fmt.change(row.mean_change, "score"))}</span></td>'
+                f"<td>{escape(fmt.nps(row.nps, row.nps_margin95))}</td>"
+            )
+        body.append(
+            f"<tr><td>{escape(row.question_id or 'other')}</td><td>{service}</td><td>{row.answers}</td>"
+            f'<td><span class="bars">{bars}</span></td>{figures}</tr>'
+        )
+    return (
+        "<table><thead><tr><th>Question</th><th>Service</th><th>Answers</th><th>Scores 0 … 10</th>"
+        "<th>Mean [95 %]</th><th>NPS ± 95 %</th></tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _themes(report: HtmlReport) -> str:
+    """What customers say: themes with two quotes each (only with --with-comments)."""
+    answer = report.themes
+    if answer is None:
+        return ""
+    head = '<h2 id="what-customers-say">What customers say</h2>'
+    if answer.withheld:
+        return f'{head}<p class="notes">Withheld: {escape(answer.withheld)}.</p>'
+    if not answer.themes:
+        return (
+            f'{head}<p class="notes">{answer.comments} comments, no theme: no term appears in at least '
+            f"{answer.min_comments} comments and more often in low scores than in high ones.</p>"
+        )
+    items = []
+    for theme in answer.themes:
+        quotes = "".join(f"<q>{escape(example)}</q>" for example in theme.examples)
+        items.append(
+            f'<tr><td class="term">{escape(theme.term)}</td><td>{theme.comments}</td>'
+            f'<td>{100 * theme.low_share:.0f} %</td><td class="quotes">{quotes}</td></tr>'
+        )
+    return (
+        f"{head}<table><thead><tr><th>Theme</th><th>Comments</th><th>Of low scores</th>"
+        f"<th>Examples</th></tr></thead><tbody>{''.join(items)}</tbody></table>"
+        f'<p class="notes">{answer.comments} comments by {answer.respondents} respondents, {answer.low_comments} '
+        "with a low score (CSAT 1-3, NPS 0-6); themes ranked by how much more often low scores mention them "
+        "(log-odds with an informative Dirichlet prior). Comments are redacted before they are stored.</p>"
+    )
+
+
 def _table(report: HtmlReport) -> str:
     directory = report.directory
     head = f"<tr><th>Customer</th>{_FIGURE_HEADS}</tr>"
@@ -601,6 +671,9 @@ def render_html(report: HtmlReport) -> str:
 {_table(report)}
 <h2 id="by-service">By service</h2>
 {_service_table(report)}
+<h2 id="survey-questions">Survey questions</h2>
+{_questions_table(report)}
+{_themes(report)}
 <h2>How every department serves every other</h2>
 {_matrices(report)}
 <ul class="notes">

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from schemas.directory import Directory
 from stream_processors.scorecard import formatting as fmt
+from stream_processors.scorecard.questions import QuestionRow
 from stream_processors.scorecard.rows import ScorecardRow, weakest
 from stream_processors.scorecard.service import display_name, policy_of, service_name
 
@@ -87,3 +88,46 @@ def scorecard_table(rows: Sequence[ScorecardRow], directory: Directory, title: s
             *(_text(cell) for cell in fmt.row_cells(row, policy)),
         )
     return table
+
+
+def questions_table(rows: Sequence[QuestionRow], directory: Directory, title: str) -> Table:
+    """Survey questions: answers, the score distribution as a bar per score, mean [95 %], NPS."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in ("Question", "Service", "Answers", "Scores 0 … 10", "Mean [95 %]", "NPS ± 95 %", "Change"):
+        table.add_column(
+            column, no_wrap=True, justify="left" if column in ("Question", "Service") else "right"
+        )
+    provider = None
+    for row in rows:
+        if row.provider_department != provider:
+            if provider is not None:
+                table.add_section()
+            provider = row.provider_department
+            table.add_row(Text(department_name(directory, provider), style="bold"))
+        policy = policy_of(directory, row.provider_department)
+        figures = (
+            [Text(fmt.insufficient(row.answers, policy.nps_min_sample), style="dim")] * 2
+            if row.insufficient
+            else [
+                f"{fmt.score(row.mean, 1)} [{fmt.score(row.mean_low95, 1)}–{fmt.score(row.mean_high95, 1)}]",
+                fmt.nps(row.nps, row.nps_margin95),
+            ]
+        )
+        table.add_row(
+            f"  {row.question_id or 'other'}",
+            service_label(directory, row.service_category) if row.service_category else "",
+            str(row.answers),
+            sparkline(row.distribution),
+            *figures,
+            fmt.change(row.mean_change, "score"),
+        )
+    return table
+
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: Sequence[int]) -> str:
+    """One block character per score, its height the share of the most frequent score."""
+    peak = max(counts, default=0)
+    return "".join(_BARS[0 if peak == 0 else round(count / peak * (len(_BARS) - 1))] for count in counts)

@@ -25,21 +25,28 @@ from typing import Final
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
+from pydantic import BaseModel
 from rich.console import Console
 
 from deptpulse.settings import Settings
 from schemas.directory import Directory
+from stream_processors.comments.api import CommentsSource, RemoteComments
+from stream_processors.comments.reading import ClickHouseComments, CommentQuery, CommentsService
 from stream_processors.scorecard.queries import ClickHouseAggregates
+from stream_processors.scorecard.questions import QuestionRow
 from stream_processors.scorecard.remote import ReadApiError, RemoteScorecard
 from stream_processors.scorecard.render_html import HtmlReport, render_html
-from stream_processors.scorecard.render_table import scorecard_table
+from stream_processors.scorecard.render_table import questions_table, scorecard_table
 from stream_processors.scorecard.rows import ROW_FIELDS, ScorecardRow
 from stream_processors.scorecard.service import ScorecardService, ScorecardSource, check_department
 from stream_processors.scorecard.windows import Window
 
 FORMATS: Final = ("table", "json", "csv", "html")
-BY: Final = ("customer", "service")
+BY: Final = ("customer", "service", "question")
 _TABLE_WIDTH: Final = 200  # columns when the table goes to a file
+
+
+QUESTION_FIELDS: Final = tuple(QuestionRow.model_fields)
 
 
 class ReportError(RuntimeError):
@@ -52,7 +59,8 @@ class ReportRequest:
     provider: str | None = None
     customer: str | None = None
     output_format: str = "table"
-    by: str = "customer"  # rows per customer department, or per service
+    by: str = "customer"  # rows per customer department, per service, or per survey question
+    with_comments: bool = False  # the HTML page shows themes and quotes
 
     def check(self, directory: Directory) -> None:
         """Raise ValueError for a request that cannot be answered, before anything is opened."""
@@ -64,6 +72,8 @@ class ReportRequest:
         check_department(directory, self.customer, "customer")
         if self.output_format == "html" and self.provider is None:
             raise ValueError("--format html is a page for one department: give --provider")
+        if self.with_comments and self.output_format != "html":
+            raise ValueError("--with-comments adds themes and quotes to the HTML page: use --format html")
 
 
 def read_api_url(settings: Settings) -> str:
@@ -108,17 +118,28 @@ def open_backend(settings: Settings) -> Iterator[tuple[Client | RemoteScorecard,
 def open_source(settings: Settings, directory: Directory) -> Iterator[tuple[ScorecardSource, str]]:
     """(source, what it is): the scorecard over :func:`open_backend`."""
     with open_backend(settings) as (backend, origin):
-        if isinstance(backend, RemoteScorecard):
-            yield backend, origin
-        else:
-            yield ScorecardService(ClickHouseAggregates(backend), directory), origin
+        yield scorecard_source(backend, directory), origin
+
+
+def scorecard_source(backend: Client | RemoteScorecard, directory: Directory) -> ScorecardSource:
+    if isinstance(backend, RemoteScorecard):
+        return backend
+    return ScorecardService(ClickHouseAggregates(backend), directory)
+
+
+def comments_source(backend: Client | RemoteScorecard, settings: Settings) -> CommentsSource:
+    if isinstance(backend, RemoteScorecard):
+        return RemoteComments(backend)
+    return CommentsService(
+        ClickHouseComments(backend), settings.comments_min_respondents, settings.themes_min_comments
+    )
 
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def render_json(rows: Sequence[ScorecardRow]) -> str:
+def render_json(rows: Sequence[BaseModel]) -> str:
     return json.dumps([row.model_dump(mode="json") for row in rows], ensure_ascii=False, indent=2) + "\n"
 
 
@@ -135,6 +156,36 @@ def render_csv(rows: Sequence[ScorecardRow]) -> str:
             }
         )
     return out.getvalue()
+
+
+def _questions(
+    rows: Sequence[QuestionRow], directory: Directory, request: ReportRequest, width: int, styled: bool
+) -> str:
+    if request.output_format == "json":
+        return render_json(rows)
+    if request.output_format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=QUESTION_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            values = row.model_dump(mode="json")
+            values["distribution"] = " ".join(str(count) for count in row.distribution)
+            writer.writerow(
+                {
+                    k: "" if v is None else str(v).lower() if isinstance(v, bool) else v
+                    for k, v in values.items()
+                }
+            )
+        return out.getvalue()
+    window = request.window
+    title = (
+        f"deptpulse survey questions {window.since:%Y-%m-%d %H:%M} – {window.until:%Y-%m-%d %H:%M} UTC "
+        "(lowest mean first; change against the window of the same length before)"
+    )
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=styled, no_color=not styled)
+    console.print(questions_table(rows, directory, title))
+    return buffer.getvalue()
 
 
 def render_table(
@@ -162,9 +213,19 @@ def produce(
     generated_at: datetime,
     table_width: int = _TABLE_WIDTH,
     styled: bool = False,
+    comments: CommentsSource | None = None,
 ) -> str:
-    """The report in the requested format; storage and API failures become :class:`ReportError`."""
+    """The report in the requested format; storage and API failures become :class:`ReportError`.
+    ``comments`` gives the HTML page its themes and quotes (``request.with_comments``)."""
     with query_errors():
+        if request.by == "question" and request.output_format != "html":
+            return _questions(
+                source.questions(request.window, request.provider, request.customer),
+                directory,
+                request,
+                table_width,
+                styled,
+            )
         by_service = request.by == "service"
         rows = (source.services if by_service else source.scorecard)(
             request.window, request.provider, request.customer
@@ -191,6 +252,12 @@ def produce(
                 matrix=source.matrix(request.window),
                 timeseries=source.timeseries(request.window, request.provider, request.customer),
                 generated_at=generated_at,
+                questions=source.questions(request.window, request.provider, request.customer),
+                themes=comments.themes(
+                    CommentQuery(request.provider, request.window, customer=request.customer)
+                )
+                if comments is not None and request.with_comments
+                else None,
             )
         )
 

@@ -13,6 +13,7 @@ from schemas.directory import AlertPolicy, Directory
 from stream_processors.core import MinuteAggregate, MinuteAggregator
 from stream_processors.core.aggregates import merge_into
 from stream_processors.scorecard.queries import AggregateReader
+from stream_processors.scorecard.questions import QuestionRow, question_rows
 from stream_processors.scorecard.rows import (
     ScorecardRow,
     Timeseries,
@@ -93,6 +94,10 @@ class ScorecardSource(Protocol):
     def services(
         self, window: Window, provider: str | None = None, customer: str | None = None
     ) -> list[ScorecardRow]: ...
+
+    def questions(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> list[QuestionRow]: ...
 
 
 def _merged(aggregates: Iterable[MinuteAggregate]) -> MinuteAggregate:
@@ -194,6 +199,19 @@ class ScorecardService:
                     )
                 )
         return rows
+
+    def questions(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> list[QuestionRow]:
+        """Per provider, a row per survey question answered in this window or the one before,
+        the lowest mean first."""
+        check_department(self.directory, provider, "provider")
+        check_department(self.directory, customer, "customer")
+        counts = self.reader.question_counts(window, provider, customer)
+        policies = {d: self.directory.policy_for(d) for d in self.directory.department_ids()}
+        return question_rows(
+            counts, window, policies, self.directory.alert_policy, customer, self.directory.department_ids()
+        )
 
     def _service_order(self, provider: str, services: set[str]) -> list[str]:
         listed = (

@@ -490,6 +490,7 @@ def test_the_report_asks_the_read_api_when_a_worker_listens(
         "/api/v1/services",
         "/api/v1/matrix",
         "/api/v1/timeseries",
+        "/api/v1/questions",
         "/api/v1/services",
     ]
 

@@ -42,11 +42,12 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     )
 
     @contextmanager
-    def fake_open_source(settings: Settings, directory: Directory) -> Iterator[tuple[Any, str]]:
+    def fake_open_backend(settings: Settings) -> Iterator[tuple[Any, str]]:
         calls.append(settings)
-        yield ScorecardService(reader, directory), "memory"
+        yield reader, "memory"
 
-    monkeypatch.setattr(report_module, "open_source", fake_open_source)
+    monkeypatch.setattr(report_module, "open_backend", fake_open_backend)
+    monkeypatch.setattr(report_module, "scorecard_source", ScorecardService)
     return calls
 
 
@@ -137,11 +138,11 @@ def test_html_goes_to_the_out_file(opened: list[Settings], tmp_path: Path) -> No
 
 def test_a_storage_problem_exits_2_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     @contextmanager
-    def failing(settings: Settings, directory: Directory) -> Iterator[tuple[Any, str]]:
+    def failing(settings: Settings) -> Iterator[tuple[Any, str]]:
         raise report_module.ReportError("cannot open chdb path /x: held by another process")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(report_module, "open_source", failing)
+    monkeypatch.setattr(report_module, "open_backend", failing)
 
     result = run("--format", "json")
 

@@ -21,6 +21,7 @@ from stream_processors.scorecard.queries import (
     ServiceSums,
     split_range,
 )
+from stream_processors.scorecard.questions import QuestionCounts
 from stream_processors.scorecard.service import ScorecardService, UnknownDepartment
 from stream_processors.scorecard.windows import Window
 
@@ -50,6 +51,13 @@ class FakeReader:
             elif previous.since <= key.bucket_start < previous.until:
                 merge_into(sums.previous.setdefault(pair, MinuteAggregate()), aggregate)
         return sums
+
+    def question_counts(
+        self, window: Window, provider: str | None = None, customer: str | None = None
+    ) -> QuestionCounts:
+        """No survey questions: their counts are read from raw_events (tested against chdb)."""
+        self.calls.append(("question_counts", window, provider, customer))
+        return QuestionCounts({}, {}, {})
 
     def service_sums(
         self, window: Window, provider: str | None = None, customer: str | None = None
