@@ -17,7 +17,6 @@ from click.testing import CliRunner, Result
 
 from deptpulse.cli import main
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
-from schemas.directory import Directory
 from stream_processors.scorecard import report as report_module
 from stream_processors.scorecard.rows import ROW_FIELDS
 from stream_processors.scorecard.service import ScorecardService
