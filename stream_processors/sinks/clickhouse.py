@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +56,7 @@ from schemas.events import Event, FeedbackSubmitted, SurveyAnswered
 from stream_processors.core import AGGREGATE_COLUMNS, FACT_COLUMNS, BucketKey, MinuteAggregate, RequestFact
 from stream_processors.core.aggregates import merge_into
 from stream_processors.core.backlog import UnansweredRequest
+from stream_processors.core.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -107,34 +107,6 @@ COMMENT_COLUMNS: Final = (
 _ZERO_AGGREGATE: Final = MinuteAggregate().to_row()
 # Our inserts must be synchronous and unsplit: the atomicity argument needs one part per insert.
 _INSERT_SETTINGS: Final = {"async_insert": 0, "insert_deduplicate": 1}
-
-# --- redaction -------------------------------------------------------------------------------------
-
-_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-# Runs of digits with the usual separators; a digit or Latin letter must not touch either end (so
-# ids like INC0012345 stay), but CJK text may ("电话13800138000").
-_PHONE = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d[\d\s().\-/]{5,}\d(?![A-Za-z0-9])")
-_DATE_OR_TIME = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$|^\d{1,2}:\d{2}")
-_MAYBE_PII = re.compile(r"[@\d]")
-EMAIL_MARK: Final = "[email]"
-PHONE_MARK: Final = "[phone]"
-
-
-def redact(text: str) -> str:
-    """The text with e-mail addresses and phone numbers (7+ digits, not dates) replaced by marks."""
-    if not _MAYBE_PII.search(text):  # most comments: no '@', no digit
-        return text
-    text = _EMAIL.sub(EMAIL_MARK, text)
-
-    def phone(match: re.Match[str]) -> str:
-        candidate = match.group(0)
-        digits = sum(char.isdigit() for char in candidate)
-        if digits < 7 or _DATE_OR_TIME.match(candidate.strip()):
-            return candidate
-        return PHONE_MARK
-
-    return _PHONE.sub(phone, text)
-
 
 # --- rows ----------------------------------------------------------------------------------------
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from stream_processors.core import AGGREGATE_COLUMNS, BucketKey, MinuteAggregate
+from stream_processors.core.redaction import redact
 from stream_processors.sinks.clickhouse import (
     BUCKET_COLUMNS,
     EPOCH,
     SinkBatch,
     aggregate_from_row,
     merge_deltas,
-    redact,
 )
 
 pytestmark = pytest.mark.unit
@@ -30,7 +30,7 @@ MINUTE = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
         ("call (030) 123-4567", "call [phone]"),
         ("电话13800138000谢谢", "电话[phone]谢谢"),
         ("138 0013 8000", "[phone]"),
-        ("ticket INC0012345 is still open", "ticket INC0012345 is still open"),
+        ("ticket INC0012345 is still open", "ticket [id] is still open"),
         ("on 2026-03-02 at 09:15", "on 2026-03-02 at 09:15"),
         ("waited 45 minutes, room 1204", "waited 45 minutes, room 1204"),
         ("version 1.2.3", "version 1.2.3"),
@@ -38,7 +38,7 @@ MINUTE = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
         ("很好，谢谢", "很好，谢谢"),
     ],
 )
-def test_redact_removes_emails_and_phone_numbers_only(text: str, expected: str) -> None:
+def test_redact_removes_emails_phone_numbers_and_ids_only(text: str, expected: str) -> None:
     assert redact(text) == expected
 
 
