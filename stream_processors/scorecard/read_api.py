@@ -76,7 +76,8 @@ USER_ERRORS: Final = (BadRequest, WindowError, UnknownDepartment, UnknownService
 @dataclass(frozen=True)
 class Endpoint:
     """A GET endpoint of another feature: ``parse(params, now)`` checks the parameters (raising one of
-    :data:`USER_ERRORS`) before ``answer(parsed)`` queries; the answer is a JSON-serialisable body."""
+    :data:`USER_ERRORS`) before ``answer(parsed)`` queries; the answer is a JSON-serialisable body, or
+    one of :data:`USER_ERRORS` (a 400) for what only the data can refuse."""
 
     params: frozenset[str]
     parse: Callable[[dict[str, str], datetime], Any]
@@ -166,6 +167,8 @@ class ReadApi:
             return 400, {"error": "bad request", "reason": str(exc)}
         try:
             return 200, endpoint.answer(parsed)
+        except USER_ERRORS as exc:  # refusable only once the data is read, e.g. an unknown campaign id
+            return 400, {"error": "bad request", "reason": str(exc)}
         except Exception:  # a storage failure: details to the log, not to the caller
             logger.exception("read API %s failed", path)
             return 500, {"error": "internal error", "reason": "the query failed; see the worker's log"}
