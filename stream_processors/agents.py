@@ -43,6 +43,7 @@ from schemas.directory import Directory
 from schemas.events import InvalidEvent, parse_event
 from stream_processors.core import BucketKey, MinuteAggregate, PartitionProcessor, ProcessorConfig
 from stream_processors.core.processor import Event
+from stream_processors.core.redaction import Redactor
 from stream_processors.deadletter import DeadLetterRecord, DeadLetterSender
 from stream_processors.metrics import Metrics
 from stream_processors.sinks.clickhouse import (
@@ -150,6 +151,8 @@ class BatchHandler:
     ) -> None:
         self.topic = topic
         self.directory = directory
+        # Comments lose e-mails, phones, ids and the directory's people's names before they are stored.
+        self.redactor = Redactor.for_directory(directory)
         self.sink = sink
         self.dead_letters = dead_letters
         self.metrics = metrics
@@ -306,7 +309,7 @@ class BatchHandler:
         newest = prepared.newest_by_source
         for offset, event in result.applied_events:
             batch.raw_events.append(raw_event_row(self.topic, partition, offset, event, now))
-            comment = comment_row(event)
+            comment = comment_row(event, self.redactor)
             if comment is not None:
                 batch.comments.append(comment)
             occurred = event.occurred_at.timestamp()

@@ -56,7 +56,7 @@ from schemas.events import Event, FeedbackSubmitted, SurveyAnswered
 from stream_processors.core import AGGREGATE_COLUMNS, FACT_COLUMNS, BucketKey, MinuteAggregate, RequestFact
 from stream_processors.core.aggregates import merge_into
 from stream_processors.core.backlog import UnansweredRequest
-from stream_processors.core.redaction import redact
+from stream_processors.core.redaction import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ COMMENT_COLUMNS: Final = (
     "campaign_id",
     "respondent",
 )
+_DEFAULT_REDACTOR: Final = Redactor()
 _ZERO_AGGREGATE: Final = MinuteAggregate().to_row()
 # Our inserts must be synchronous and unsplit: the atomicity argument needs one part per insert.
 _INSERT_SETTINGS: Final = {"async_insert": 0, "insert_deduplicate": 1}
@@ -135,8 +136,9 @@ def raw_event_row(topic: str, partition: int, offset: int, event: Event, ingeste
     ]
 
 
-def comment_row(event: Event) -> list[Any] | None:
-    """The redacted comment of a feedback or survey event, or None when it has none."""
+def comment_row(event: Event, redactor: Redactor | None = None) -> list[Any] | None:
+    """The redacted comment of a feedback or survey event (``redactor``: also the directory's
+    people's names), or None when it has none or only whitespace."""
     if isinstance(event, FeedbackSubmitted):
         score = event.csat
     elif isinstance(event, SurveyAnswered):
@@ -156,7 +158,7 @@ def comment_row(event: Event) -> list[Any] | None:
         event.service_category or "",
         getattr(event, "request_id", ""),
         score,
-        redact(event.comment),
+        (redactor or _DEFAULT_REDACTOR).redact(event.comment),
         (survey.question_id if survey else None) or "",
         (survey.campaign_id if survey else None) or "",
         respondent_hash(who),
