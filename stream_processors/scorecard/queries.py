@@ -54,7 +54,9 @@ _AGGREGATES: Final = {
     column: f"sumMap({column})" if column in HISTOGRAM_COLUMNS else f"sum({column})"
     for column in AGGREGATE_COLUMNS
 }
-_SUMS: Final = ",\n    ".join(f"{aggregate} AS {column}" for column, aggregate in _AGGREGATES.items())
+# Every AGGREGATE_COLUMNS sum as "<aggregate> AS <column>": the select list of any query summing
+# minute_buckets (other features' too); aggregate_from_row reads such a row back.
+SUMS: Final = ",\n    ".join(f"{aggregate} AS {column}" for column, aggregate in _AGGREGATES.items())
 _PROVIDER: Final = "AND provider_department = {provider:String}"
 _CUSTOMER: Final = "AND customer_department = {customer:String}"
 
@@ -135,7 +137,7 @@ SELECT
     provider_department,
     customer_department,
     {TIER_EXPRESSION[tier]} >= {{since:DateTime('UTC')}} AS in_window,
-    {_SUMS}
+    {SUMS}
 FROM minute_buckets
 WHERE row_kind = 'bucket'
   AND ({_ranges(tier)})
@@ -149,7 +151,7 @@ def _series_sql(tier: Tier, provider_filter: str, customer_filter: str) -> str:
     return f"""(
 SELECT
     intDiv(toInt64(toUInt32({TIER_EXPRESSION[tier]})) - {{origin:Int64}}, {{step:UInt32}}) AS point,
-    {_SUMS}
+    {SUMS}
 FROM minute_buckets
 WHERE row_kind = 'bucket'
   AND ({_ranges(tier)})
@@ -183,7 +185,7 @@ SELECT
     provider_department,
     service_category,
     bucket_start >= {{since:DateTime('UTC')}} AS in_window,
-    {_SUMS}
+    {SUMS}
 FROM minute_buckets
 WHERE row_kind = 'bucket'
   AND bucket_start >= {{previous_since:DateTime('UTC')}}
