@@ -8,7 +8,8 @@
   (4+ digits), ``工号 1234``. Whatever else is shaped like a Jira key is taken for one (``UTF-8``,
   ``COVID-19``, ``FY-2026``): over-redacting a comment is the safe side.
 - ``[phone]``: runs of 7+ digits with the usual separators (``+49 170 1234567``, ``(030) 123-4567``,
-  ``电话13800138000``), not dates (``2026-03-02``, ``2026/3/2 9:15``) or times, and not digits touching a Latin letter.
+  ``电话13800138000``), not dates (``2026-03-02``, ``2026/3/2 9:15``) or times, and not digits
+  touching a Latin letter.
 - ``[name]``: people's names given to :class:`Redactor` (every department head's, by
   :meth:`Redactor.for_directory`). A Latin-script name matches case-insensitively as whole words
   (``Ann`` is not redacted inside ``Annual``), with any whitespace between its parts; each part of
