@@ -1,19 +1,36 @@
-"""producers.simulator: determinism, validity, time order, business hours, scenarios, pacing."""
+"""producers.simulator: determinism, validity, time order, business hours, scenarios, the hr-recruiting
+story, pacing."""
 
 from __future__ import annotations
 
 import itertools
+import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from producers.simulator import SCENARIOS, Event, history, live, scenario_named, simulate
+from producers.simulator import (
+    HR_PULSE_LOW_RESPONSE_DEPARTMENT,
+    HR_PULSE_QUESTIONS,
+    HR_RECRUITING,
+    HR_RECRUITING_ACTION_DAYS_BEFORE_END,
+    HR_RECRUITING_DAYS,
+    HR_RECRUITING_RATE_PER_S,
+    SCENARIOS,
+    EpisodeTimeline,
+    history,
+    hr_recruiting_timeline,
+    live,
+    scenario_named,
+    simulate,
+)
 from schemas.directory import Directory, load_directory
-from schemas.events import event_to_json, parse_event
+from schemas.events import Event, RequestEvent, RequestOpened, SurveyAnswered, event_to_json, parse_event
 from stream_processors.core.calendar import BusinessCalendar
 
 pytestmark = pytest.mark.unit
@@ -66,15 +83,19 @@ def pair_stats(
     Business time comes from the stream processors' own calendar, an independent implementation.
     """
     calendars = {d.id: BusinessCalendar.from_calendar(d.calendar) for d in directory.departments}
-    opened: dict[str, Event] = {}
+    opened: dict[str, RequestOpened] = {}
     answered: set[str] = set()
     stats: dict[tuple[str, str], PairStats] = defaultdict(PairStats)
     for event in events:
-        pair = (event.provider_department, event.customer_department)
-        if event.event_type == "survey.answered":
+        if isinstance(event, SurveyAnswered):
             if event.occurred_at >= since:
-                stats[pair].survey_scores.append(event.score)
+                stats[(event.provider_department, event.customer_department)].survey_scores.append(
+                    event.score
+                )
             continue
+        if not isinstance(event, RequestEvent):  # survey invitations, actions: not about a pair's service
+            continue
+        pair = (event.provider_department, event.customer_department)
         if event.event_type == "request.opened":
             opened[event.request_id] = event
             continue
@@ -129,7 +150,7 @@ def test_requests_interleave_and_each_begins_with_its_opening(steady_week: list[
     switches = 0
     previous = None
     for event in steady_week:
-        if event.event_type == "survey.answered":
+        if not isinstance(event, RequestEvent):
             continue
         if event.event_type == "request.opened":
             assert event.request_id not in seen
@@ -310,7 +331,8 @@ def test_history_is_the_window_that_ends_at_end(directory: Directory) -> None:
 
 
 def test_scenarios_are_looked_up_by_name() -> None:
-    assert set(SCENARIOS) >= {"steady", "it-degradation"}
+    assert set(SCENARIOS) >= {"steady", "it-degradation", "hr-recruiting"}
+    assert scenario_named("hr-recruiting").name == "hr-recruiting"
     with pytest.raises(KeyError, match="unknown scenario 'nope'; known: steady"):
         scenario_named("nope")
 
@@ -350,3 +372,281 @@ def test_live_does_not_sleep_for_events_already_due(steady_week: list[Event]) ->
     clock = FakeWallClock(steady_week[-1].occurred_at.timestamp() + 3600)
     assert len(list(live(steady_week[:100], rate_per_s=1e9, wall_clock=clock, sleep=clock.sleep))) == 100
     assert sum(clock.slept) < 1e-3
+
+
+# --- the hr-recruiting scenario ---------------------------------------------------------------------------
+
+QUARTER_END = datetime(2026, 6, 15, 9, 30, tzinfo=UTC)  # a Monday; the after-campaign's day is a Sunday
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def recruiting_quarter(directory: Directory) -> list[Event]:
+    return list(
+        history(
+            directory,
+            QUARTER_END,
+            HR_RECRUITING_DAYS,
+            HR_RECRUITING_RATE_PER_S,
+            seed=4,
+            scenario=HR_RECRUITING,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def recruiting_timeline(directory: Directory) -> EpisodeTimeline:
+    return hr_recruiting_timeline(directory, QUARTER_END)
+
+
+@dataclass
+class ServiceStats:
+    """One HR service's requests as the worker would measure them in a window of event time."""
+
+    first_response_of_target: list[float] = field(default_factory=list)
+    resolution_days: list[float] = field(default_factory=list)
+    csat: list[int] = field(default_factory=list)
+
+    @property
+    def first_response_met(self) -> float:
+        return sum(ratio <= 1 for ratio in self.first_response_of_target) / len(self.first_response_of_target)
+
+
+def hr_service_stats(
+    events: list[Event], directory: Directory, since: datetime, until: datetime
+) -> dict[str | None, ServiceStats]:
+    """Per HR service: first responses, resolutions and CSAT that happened in [since, until)."""
+    calendar = BusinessCalendar.from_calendar(directory.department("hr").calendar)
+    opened: dict[str, RequestOpened] = {}
+    answered: set[str] = set()
+    stats: dict[str | None, ServiceStats] = defaultdict(ServiceStats)
+    for event in events:
+        if not isinstance(event, RequestEvent):
+            continue
+        if event.event_type == "request.opened":
+            opened[event.request_id] = event
+        request = opened[event.request_id]
+        if request.provider_department != "hr" or not since <= event.occurred_at < until:
+            continue
+        service = stats[request.service_category]
+        if event.event_type == "request.responded" and event.request_id not in answered:
+            answered.add(event.request_id)
+            target = directory.sla_target("hr", request.service_category, request.priority)
+            assert target is not None and target.clock == "business"
+            elapsed = calendar.business_seconds(request.occurred_at, event.occurred_at)
+            service.first_response_of_target.append(elapsed / target.first_response)
+        elif event.event_type == "request.resolved":
+            service.resolution_days.append((event.occurred_at - request.occurred_at).total_seconds() / 86400)
+        elif event.event_type == "feedback.submitted":
+            service.csat.append(event.csat)
+    return stats
+
+
+def test_hr_recruiting_is_slow_and_rated_low_until_the_action_then_like_hrs_other_services(
+    directory: Directory, recruiting_quarter: list[Event], recruiting_timeline: EpisodeTimeline
+) -> None:
+    action = recruiting_timeline.action_start
+    # The windows an effect analysis compares: 28 days before, 28 days after a settling week.
+    before = hr_service_stats(recruiting_quarter, directory, action - timedelta(days=28), action)
+    after = hr_service_stats(
+        recruiting_quarter, directory, action + timedelta(days=7), action + timedelta(days=35)
+    )
+    policy = directory.policy_for("hr")
+    for stats in (before, after):
+        assert len(stats["hr.recruiting"].first_response_of_target) >= 10 * policy.sla_min_sample
+        assert len(stats["hr.recruiting"].csat) >= 5 * policy.csat_min_sample
+    recruiting, others = before["hr.recruiting"], [before["hr.payroll"], before["hr.onboarding"]]
+    assert statistics.median(recruiting.first_response_of_target) > 1.5  # most first replies breach
+    assert recruiting.first_response_met < 0.2 < 0.9 < min(other.first_response_met for other in others)
+    assert (
+        statistics.mean(recruiting.csat)
+        < 3.5
+        < policy.csat_target
+        < min(statistics.mean(other.csat) for other in others)
+    )
+    assert sum(score <= 3 for score in recruiting.csat) > 0.5 * len(recruiting.csat)
+    fixed, others = after["hr.recruiting"], [after["hr.payroll"], after["hr.onboarding"]]
+    assert fixed.first_response_met >= 0.9
+    assert statistics.median(fixed.first_response_of_target) < 0.5
+    assert statistics.median(recruiting.resolution_days) > 2 * statistics.median(fixed.resolution_days)
+    assert statistics.mean(fixed.csat) > policy.csat_target
+    assert statistics.mean(fixed.csat) == pytest.approx(
+        statistics.mean([score for other in others for score in other.csat]), abs=0.4
+    )
+
+
+def test_hr_recruiting_comments_complain_in_chinese_and_english_then_praise(
+    recruiting_quarter: list[Event], recruiting_timeline: EpisodeTimeline
+) -> None:
+    opened = {e.request_id: e for e in recruiting_quarter if e.event_type == "request.opened"}
+    comments: dict[tuple[str | None, bool], set[str]] = defaultdict(set)
+    for event in recruiting_quarter:
+        if event.event_type == "feedback.submitted" and event.comment:
+            request = opened[event.request_id]
+            if request.provider_department == "hr":
+                fixed = request.occurred_at >= recruiting_timeline.action_start
+                comments[(request.service_category, fixed)].add(event.comment)
+    slow = comments[("hr.recruiting", False)]
+    assert {"招聘太慢了，面试安排拖了三周", "hiring takes too long"} <= slow
+    assert sum(bool(CHINESE.search(c)) and "慢" in c for c in slow) >= 3
+    assert sum(not CHINESE.search(c) and "slow" in c.lower() for c in slow) >= 3
+    assert {"招聘速度明显加快", "hiring is much faster now"} <= comments[("hr.recruiting", True)]
+    assert not any("慢" in c or "slow" in c.lower() for c in comments[("hr.recruiting", True)])
+    for service in ("hr.payroll", "hr.onboarding"):
+        ordinary = comments[(service, False)] | comments[(service, True)]
+        assert ordinary and not any("招聘" in c or "recruit" in c.lower() or "hiring" in c for c in ordinary)
+
+
+def test_hr_recruiting_campaigns_invite_and_get_answers_by_question(
+    directory: Directory, recruiting_quarter: list[Event], recruiting_timeline: EpisodeTimeline
+) -> None:
+    before, after = recruiting_timeline.campaigns
+    invited = {
+        (e.campaign_id, e.customer_department): e
+        for e in recruiting_quarter
+        if e.event_type == "survey.invited"
+    }
+    customers = set(directory.department_ids()) - {"hr"}
+    assert set(invited) == {(c.campaign_id, customer) for c in (before, after) for customer in customers}
+    for (campaign_id, _), invitation in invited.items():
+        launch = before.launch if campaign_id == before.campaign_id else after.launch
+        assert invitation.occurred_at == launch and invitation.provider_department == "hr"
+        assert 40 <= invitation.invited <= 60
+    respondents: dict[tuple[str, str], set[str]] = defaultdict(set)
+    per_question: Counter[tuple[str, str, str]] = Counter()
+    scores: dict[tuple[str, str], list[int]] = defaultdict(list)
+    services: dict[str, set[str | None]] = defaultdict(set)
+    for e in recruiting_quarter:
+        if e.event_type != "survey.answered":
+            continue
+        assert e.campaign_id is not None and e.question_id is not None and e.respondent_id is not None
+        launch = before.launch if e.campaign_id == before.campaign_id else after.launch
+        assert launch <= e.occurred_at < launch + timedelta(days=7)
+        respondents[(e.campaign_id, e.customer_department)].add(e.respondent_id)
+        per_question[(e.campaign_id, e.customer_department, e.question_id)] += 1
+        scores[(e.campaign_id, e.question_id)].append(e.score)
+        services[e.question_id].add(e.service_category)
+    assert services == {
+        "recruiting-speed": {"hr.recruiting"},
+        "payroll-accuracy": {"hr.payroll"},
+        "overall": {None},
+    }
+    assert set(services) == set(HR_PULSE_QUESTIONS)
+    assert all(n <= invited[(c, d)].invited for (c, d, _), n in per_question.items())
+    rates = {key: len(people) / invited[key].invited for key, people in respondents.items()}
+    low = (after.campaign_id, HR_PULSE_LOW_RESPONSE_DEPARTMENT)
+    assert rates[low] < 0.30
+    assert all(0.30 <= rate <= 0.75 for key, rate in rates.items() if key != low)
+    assert min(len(people) for people in respondents.values()) >= 5  # the privacy minimum of comments
+    recruiting_before = statistics.mean(scores[(before.campaign_id, "recruiting-speed")])
+    recruiting_after = statistics.mean(scores[(after.campaign_id, "recruiting-speed")])
+    assert recruiting_before < 5 < 7.5 < recruiting_after
+    assert statistics.mean(scores[(before.campaign_id, "payroll-accuracy")]) == pytest.approx(
+        statistics.mean(scores[(after.campaign_id, "payroll-accuracy")]), abs=0.6
+    )
+
+
+def test_hr_recruiting_records_one_action_valid_against_the_directory(
+    directory: Directory, recruiting_quarter: list[Event], recruiting_timeline: EpisodeTimeline
+) -> None:
+    actions = [e for e in recruiting_quarter if e.event_type == "action.recorded"]
+    assert len(actions) == 1
+    action = actions[0]
+    assert parse_event(event_to_json(action), directory) == action
+    assert (
+        action.source,
+        action.provider_department,
+        action.customer_department,
+        action.service_category,
+    ) == (
+        "deptpulse",
+        "hr",
+        None,
+        "hr.recruiting",
+    )
+    assert action.title.startswith("Recruiting reorganised")
+    assert action.started_on == recruiting_timeline.started_on
+    assert action.occurred_at == recruiting_timeline.action_recorded_at
+    assert (
+        recruiting_timeline.action_start
+        < action.occurred_at
+        < recruiting_timeline.action_start + timedelta(hours=12)
+    )
+
+
+def test_hr_recruiting_timeline_counts_back_from_the_end_to_working_days(directory: Directory) -> None:
+    timeline = hr_recruiting_timeline(directory, QUARTER_END)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert timeline.started_on == date(2026, 5, 4)  # 42 days before, a Monday
+    assert timeline.action_start == datetime(2026, 5, 4, tzinfo=shanghai)
+    assert [(c.campaign_id, c.launch) for c in timeline.campaigns] == [
+        ("hr-pulse-2026-w17", datetime(2026, 4, 21, 10, tzinfo=shanghai)),  # 55 days before
+        ("hr-pulse-2026-w24", datetime(2026, 6, 8, 10, tzinfo=shanghai)),  # Sunday 7 June -> Monday
+    ]
+    # 42 days before a Saturday-evening end is a Saturday: the action starts on Monday.
+    saturday_end = datetime(2026, 6, 13, 12, tzinfo=UTC)
+    assert hr_recruiting_timeline(directory, saturday_end).started_on == date(2026, 5, 4)
+    for end in (QUARTER_END, saturday_end):
+        moments = hr_recruiting_timeline(directory, end)
+        before, after = moments.campaigns
+        assert (
+            end - timedelta(days=HR_RECRUITING_DAYS)
+            < before.launch
+            < moments.action_start
+            < after.launch
+            < end
+        )
+        # the effect analysis' windows fit in the quarter: 28 days before, a settling week, 28 days after
+        assert moments.action_start - timedelta(days=28) > end - timedelta(days=HR_RECRUITING_DAYS)
+        assert moments.action_start + timedelta(days=35) <= end
+        # the local midnight of the day 42 days before the end, moved off the weekend
+        days_before_end = (end - moments.action_start) / timedelta(days=1)
+        assert (
+            HR_RECRUITING_ACTION_DAYS_BEFORE_END - 3
+            < days_before_end
+            < HR_RECRUITING_ACTION_DAYS_BEFORE_END + 1
+        )
+
+
+def test_hr_recruiting_is_valid_in_time_order_and_modest(
+    directory: Directory, recruiting_quarter: list[Event]
+) -> None:
+    times = [event.occurred_at for event in recruiting_quarter]
+    assert times == sorted(times)
+    assert times[0] >= QUARTER_END - timedelta(days=HR_RECRUITING_DAYS) and times[-1] < QUARTER_END
+    assert len({event.event_id for event in recruiting_quarter}) == len(recruiting_quarter)
+    for event in recruiting_quarter:
+        assert parse_event(event_to_json(event), directory) == event
+    # A 2-core demo machine replays the quarter: see HR_RECRUITING_RATE_PER_S for what was measured.
+    assert 25_000 <= len(recruiting_quarter) <= 40_000
+    opened = Counter(e.provider_department for e in recruiting_quarter if e.event_type == "request.opened")
+    assert opened.most_common(1)[0][0] == "hr"
+    assert not any(
+        e.event_type == "survey.answered" and e.provider_department != "hr" for e in recruiting_quarter
+    )
+
+
+def test_hr_recruiting_is_deterministic_by_seed(
+    directory: Directory, recruiting_quarter: list[Event]
+) -> None:
+    again = simulate(
+        directory,
+        QUARTER_END - timedelta(days=HR_RECRUITING_DAYS),
+        timedelta(days=HR_RECRUITING_DAYS),
+        HR_RECRUITING_RATE_PER_S,
+        seed=4,
+        scenario=scenario_named(HR_RECRUITING),
+    )
+    assert [event_to_json(e) for e in again] == [event_to_json(e) for e in recruiting_quarter]
+    other_seed = history(directory, QUARTER_END, 7, HR_RECRUITING_RATE_PER_S, seed=5, scenario=HR_RECRUITING)
+    last_week = [e for e in recruiting_quarter if e.occurred_at >= QUARTER_END - timedelta(days=7)]
+    assert [event_to_json(e) for e in other_seed] != [event_to_json(e) for e in last_week]
+
+
+def test_a_window_that_cuts_the_story_keeps_only_its_own_events(directory: Directory) -> None:
+    # The last six days: after the action and the second campaign's invitations, not its last answers.
+    events = list(history(directory, QUARTER_END, 6, 0.01, seed=2, scenario=HR_RECRUITING))
+    types = Counter(e.event_type for e in events)
+    assert types["action.recorded"] == 0 and types["survey.invited"] == 0
+    assert types["survey.answered"] > 0
+    assert all(e.occurred_at >= QUARTER_END - timedelta(days=6) for e in events)
