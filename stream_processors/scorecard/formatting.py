@@ -71,6 +71,18 @@ def insufficient(count: int, minimum: int) -> str:
     return f"n={count} (<{minimum})"
 
 
+def interval(low: float | None, high: float | None, kind: str) -> str:
+    """The 95 % interval of a difference, written like a change: '−3 to +12' (kind as in :func:`change`)."""
+    if low is None or high is None:
+        return DASH
+    return f"{change(low, kind)} to {change(high, kind)}"
+
+
+# The page's CSS class and the terminal's style of a before/after verdict (campaigns, actions).
+VERDICT_CLASS = {"improved": "up", "worse": "down", "no detectable change": "flat", "insufficient": "short"}
+VERDICT_STYLE = {"improved": "green", "worse": "red", "no detectable change": "", "insufficient": "dim"}
+
+
 # --- a scorecard row as cells ------------------------------------------------------------------------
 
 
