@@ -852,5 +852,13 @@ def config_reference(check: bool) -> None:
     click.echo(f"wrote {CONFIGURATION_REFERENCE}")
 
 
+# --- deptpulse surveys / actions: did it work? (deptpulse/cli_loop.py) --------------------------
+# Imported here, after UserError and settings_of, which its commands import when they run.
+from deptpulse.cli_loop import actions, surveys  # noqa: E402
+
+main.add_command(surveys)
+main.add_command(actions)
+
+
 if __name__ == "__main__":
     sys.exit(main())

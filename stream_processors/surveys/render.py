@@ -75,10 +75,10 @@ def campaigns_table(rows: Sequence[CampaignRow], directory: Directory) -> Table:
     for row in rows:
         overall = row.customer_department is None
         verdict = row.change_verdict or ""
-        table.add_row(
-            row.campaign_id,
-            department_name(directory, row.provider_department),
-            _customer(directory, row),
+        table.add_row(  # user text as Text: never read as rich markup
+            Text(row.campaign_id),
+            Text(department_name(directory, row.provider_department)),
+            Text(_customer(directory, row)),
             _when(row.started),
             _when(row.ended),
             NOT_RECORDED if row.invited is None else str(row.invited),
@@ -86,7 +86,7 @@ def campaigns_table(rows: Sequence[CampaignRow], directory: Directory) -> Table:
             Text(rate_text(row), style="red" if row.low_response else ""),
             Text(nps_text(row, directory), style="dim" if row.nps_insufficient else ""),
             Text(change_text(row), style=fmt.VERDICT_STYLE.get(verdict, "")),
-            row.data_problem or "",
+            Text(row.data_problem or ""),
             style="bold" if overall else None,
         )
     return table

@@ -1,0 +1,1 @@
+"""Improvement actions: recorded as ``action.recorded`` events, measured by their before/after effect."""
