@@ -186,6 +186,11 @@ def survey_answer(
     score: int,
     comment: str | None = None,
     extra: Mapping[str, str] | None = None,
+    *,
+    service_category: str | None = None,
+    question_id: str | None = None,
+    campaign_id: str | None = None,
+    respondent_id: str | None = None,
 ) -> Event:
     """A survey.answered event (NPS 0-10 about a provider, not tied to a request)."""
     return make_event(
@@ -195,8 +200,12 @@ def survey_answer(
         source=source,
         provider_department=provider_department,
         customer_department=customer_department,
+        service_category=service_category,
         score=score,
         comment=comment,
+        question_id=question_id,
+        campaign_id=campaign_id,
+        respondent_id=respondent_id,
         attributes=dict(extra or {}),
     )
 

@@ -288,6 +288,8 @@ def test_pulsestage_export() -> None:
             "provider_department": "hr",  # question 'How satisfied are you?'
             "customer_department": "engineering",  # team Engineering
             "score": 8,  # 4 on PulseStage's 1-5 scale
+            "question_id": "how_satisfied_are_you",  # no question id column: the question text, slugged
+            "respondent_id": "1",  # the response id: PulseStage exports are anonymous
             "attributes": {"question": "How satisfied are you?", "vendor_score": "4", "vendor_scale": "1-5"},
         }
     ]
