@@ -28,10 +28,11 @@ from stream_processors.comments.api import endpoints as comment_endpoints
 from stream_processors.comments.reading import ClickHouseComments, CommentsService
 from stream_processors.core.backlog import past_first_response_target
 from stream_processors.deadletter import KafkaDeadLetterSender
-from stream_processors.metrics import BacklogGauge, BusinessGauges, Metrics, window_starts
+from stream_processors.metrics import BacklogGauge, BusinessGauges, Metrics, ServiceGauges, window_starts
 from stream_processors.scorecard.queries import ClickHouseAggregates
 from stream_processors.scorecard.read_api import register_faust_views
 from stream_processors.scorecard.service import ScorecardService
+from stream_processors.sinks.breakdowns import service_aggregates
 from stream_processors.sinks.clickhouse import AsyncClickHouseSink, ClickHouseSink
 from stream_processors.storage import connect, migrate
 
@@ -101,6 +102,7 @@ def create_app(
     runtime: dict[str, Any] = {}
     gauges = BusinessGauges(metrics, pair_limit=pair_limit)
     backlog = BacklogGauge(metrics)
+    services = ServiceGauges(metrics)
     directory = load_directory(settings.directory_path)
 
     @app.task  # type: ignore[untyped-decorator]
@@ -162,8 +164,12 @@ def create_app(
             return
         try:
             now = datetime.now(UTC)
-            for window, since in window_starts(now).items():
+            starts = window_starts(now)
+            for window, since in starts.items():
                 gauges.update(window, await sink.window_aggregates(since))
+            by_service = await sink.call(service_aggregates, sink.sink.client, starts)
+            for window in starts:
+                services.update(window, by_service.get(window, []), gauges.pairs(window))
             backlog.update(past_first_response_target(await sink.unanswered_requests(), directory, now))
         except Exception as exc:  # ClickHouse down: keep the last values, try again next time
             log.warning("business gauges not refreshed: %s", exc)

@@ -5,19 +5,21 @@ SLA attainment, first-response p90 over 1h/24h/7d/28d) are recomputed every few 
 :class:`BusinessGauges` from the merged minute buckets in ClickHouse, off the event loop: the
 worker keeps no month of minute buckets in memory, and the gauges show exactly what is stored.
 ``customer_department="*"`` is the provider over all its customers; per-pair series are limited
-to the ``pair_limit`` pairs with most answers (the rest only count in ``"*"``).
+to the ``pair_limit`` pairs with most answers (the rest only count in ``"*"``). :class:`ServiceGauges`
+splits the same figures by service, for ``"*"`` and for the pairs that have series.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from schemas.observability import names
 from stream_processors.core import MinuteAggregate, summarize
 from stream_processors.core.aggregates import csat_average_margin, merge_into
 
@@ -27,8 +29,10 @@ WINDOWS: Final = {
     "7d": timedelta(days=7),
     "28d": timedelta(days=28),
 }
-ALL_CUSTOMERS: Final = "*"
+ALL_CUSTOMERS: Final = names.OVERALL_CUSTOMER
 _PAIR = ("provider_department", "customer_department", "window")
+_SERVICE = ("provider_department", "customer_department", names.SERVICE_LABEL, "window")
+ServiceRow = tuple[str, str, str, MinuteAggregate]  # provider, customer, service ('' for none), aggregate
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,12 @@ class Metrics:
     nps_margin: Gauge
     nps_responses: Gauge
     first_response_backlog: Gauge
+    service_csat_responses: Gauge
+    service_csat_average: Gauge
+    service_satisfied_share: Gauge
+    service_sla_requests: Gauge
+    service_sla_attainment: Gauge
+    service_first_response_p90: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -133,6 +143,28 @@ class Metrics:
                 "Open requests without a first response whose first-response target has passed.",
                 ("provider_department", "customer_department"),
             ),
+            service_csat_responses=gauge(
+                names.SERVICE_CSAT_RESPONSES, "CSAT answers about one service in the window.", _SERVICE
+            ),
+            service_csat_average=gauge(
+                names.SERVICE_CSAT_AVERAGE, "Mean CSAT (1-5) of one service.", _SERVICE
+            ),
+            service_satisfied_share=gauge(
+                names.SERVICE_SATISFIED_SHARE,
+                "Share of one service's CSAT answers that are 4 or 5.",
+                _SERVICE,
+            ),
+            service_sla_requests=gauge(
+                names.SERVICE_SLA_REQUESTS, "Requests of one service judged against their SLA.", _SERVICE
+            ),
+            service_sla_attainment=gauge(
+                names.SERVICE_SLA_ATTAINMENT, "Share of one service's judged requests within SLA.", _SERVICE
+            ),
+            service_first_response_p90=gauge(
+                names.SERVICE_FIRST_RESPONSE_P90,
+                "90th percentile of one service's first-response business time.",
+                _SERVICE,
+            ),
         )
 
 
@@ -160,6 +192,12 @@ class BusinessGauges:
         for labels in {labels for labels in self._published if labels[2] == window} - current:
             self._remove(labels)
         self._published = {labels for labels in self._published if labels[2] != window} | current
+
+    def pairs(self, window: str) -> set[tuple[str, str]]:
+        """The (provider, customer) pairs with series in ``window``, ``"*"`` rows included."""
+        return {
+            (provider, customer) for provider, customer, published in self._published if published == window
+        }
 
     def _gauges(self) -> tuple[Gauge, ...]:
         m = self.metrics
@@ -201,6 +239,61 @@ class BusinessGauges:
     def _remove(self, labels: tuple[str, str, str]) -> None:
         for gauge in self._gauges():
             _remove_child(gauge, labels)
+
+
+class ServiceGauges:
+    """Sets the per-service gauges from (provider, customer, service, aggregate) rows of one window:
+    each provider's services over all its customers (``"*"``), and the services of ``pairs`` (those
+    :class:`BusinessGauges` publishes), so the series stay as bounded as the pairs' times the
+    directory's services. Events without a service are labelled ``names.OTHER_SERVICE``."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._published: set[tuple[str, str, str, str]] = set()
+
+    def update(self, window: str, rows: Iterable[ServiceRow], pairs: Collection[tuple[str, str]]) -> None:
+        merged: dict[tuple[str, str, str, str], MinuteAggregate] = {}
+        for provider, customer, service, aggregate in rows:
+            service = service or names.OTHER_SERVICE
+            customers = (ALL_CUSTOMERS, customer) if (provider, customer) in pairs else (ALL_CUSTOMERS,)
+            for labels_customer in customers:
+                merge_into(
+                    merged.setdefault((provider, labels_customer, service, window), MinuteAggregate()),
+                    aggregate,
+                )
+        for labels, aggregate in merged.items():
+            self._set(labels, aggregate)
+        current = set(merged)
+        for labels in {labels for labels in self._published if labels[3] == window} - current:
+            for gauge in self._gauges():
+                _remove_child(gauge, labels)
+        self._published = {labels for labels in self._published if labels[3] != window} | current
+
+    def _gauges(self) -> tuple[Gauge, ...]:
+        m = self.metrics
+        return (
+            m.service_csat_responses,
+            m.service_csat_average,
+            m.service_satisfied_share,
+            m.service_sla_requests,
+            m.service_sla_attainment,
+            m.service_first_response_p90,
+        )
+
+    def _set(self, labels: tuple[str, str, str, str], aggregate: MinuteAggregate) -> None:
+        m, summary = self.metrics, summarize(aggregate)
+        m.service_csat_responses.labels(*labels).set(summary.csat_count)
+        m.service_sla_requests.labels(*labels).set(summary.sla_count)
+        for gauge, value in (
+            (m.service_csat_average, summary.csat_avg),
+            (m.service_satisfied_share, summary.satisfied_share),
+            (m.service_sla_attainment, summary.sla_attainment),
+            (m.service_first_response_p90, summary.first_response_p90_s),
+        ):
+            if value is None:
+                _remove_child(gauge, labels)
+            else:
+                gauge.labels(*labels).set(value)
 
 
 def window_starts(now: datetime) -> dict[str, datetime]:

@@ -35,6 +35,20 @@ NPS_UPPER_BOUND = "deptpulse:nps_upper_bound:95"
 CSAT_AVERAGE_UPPER_BOUND = "deptpulse:csat_average_upper_bound:95"
 
 
+# Per provider x customer x service gauges of the worker (stream_processors.metrics.ServiceGauges),
+# labels {provider_department, customer_department, service_category, window}: where a shortfall is.
+# Events without a service are labelled "other": Prometheus treats an empty label value as no label,
+# which a selector, a `by` clause or a Grafana variable could not name.
+OTHER_SERVICE = "other"
+SERVICE_LABEL = "service_category"
+SERVICE_CSAT_RESPONSES = "deptpulse_service_csat_responses"
+SERVICE_CSAT_AVERAGE = "deptpulse_service_csat_average"
+SERVICE_SATISFIED_SHARE = "deptpulse_service_satisfied_share"
+SERVICE_SLA_REQUESTS = "deptpulse_service_sla_requests"
+SERVICE_SLA_ATTAINMENT = "deptpulse_service_sla_attainment_ratio"
+SERVICE_FIRST_RESPONSE_P90 = "deptpulse_service_first_response_p90_business_seconds"
+
+
 def sla_requests(window: str) -> str:
     return f"deptpulse:sla_requests:rate{window}"
 
