@@ -650,6 +650,7 @@ def report_command(
     from datetime import UTC, datetime
 
     from schemas.directory import load_directory
+    from stream_processors.actions.api import actions_source
     from stream_processors.scorecard.report import (
         ReportError,
         ReportRequest,
@@ -659,6 +660,7 @@ def report_command(
         scorecard_source,
     )
     from stream_processors.scorecard.windows import resolve_window
+    from stream_processors.surveys.api import campaigns_source
 
     settings = settings_of(ctx)
     now = datetime.now(UTC)
@@ -675,7 +677,20 @@ def report_command(
         with open_backend(settings) as (backend, origin):
             source = scorecard_source(backend, directory)
             comments = comments_source(backend, settings) if with_comments else None
-            text = produce(source, directory, request, now, width, styled, comments)
+            html = output_format == "html"
+            text = produce(
+                source,
+                directory,
+                request,
+                now,
+                width,
+                styled,
+                comments,
+                campaigns_source(backend, directory) if html else None,
+                actions_source(backend, directory, settings.action_window_days, settings.action_settling_days)
+                if html
+                else None,
+            )
     except ReportError as exc:
         raise UserError(str(exc)) from exc
     if out is None:

@@ -16,12 +16,16 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from schemas.directory import AlertPolicy, Department, Directory
+from stream_processors.actions.measuring import ActionRow
+from stream_processors.actions.render import action_markers, render_actions_html
 from stream_processors.comments.reading import ThemesAnswer
 from stream_processors.scorecard import formatting as fmt
 from stream_processors.scorecard.questions import QuestionRow
 from stream_processors.scorecard.rows import ScorecardRow, Timeseries, weakest
 from stream_processors.scorecard.service import display_name, policy_of, service_name
 from stream_processors.scorecard.windows import Window
+from stream_processors.surveys.campaigns import CampaignRow
+from stream_processors.surveys.render import render_campaign_html
 
 RED: Final = (0xE0, 0x6C, 0x5C)
 YELLOW: Final = (0xF6, 0xDD, 0x85)
@@ -99,6 +103,8 @@ class HtmlReport:
     services: Sequence[ScorecardRow] = ()  # the provider's overall row then one per service
     questions: Sequence[QuestionRow] = ()  # survey questions, lowest mean first
     themes: ThemesAnswer | None = None  # only with --with-comments
+    campaigns: Sequence[CampaignRow] = ()  # the provider's survey campaigns (the latest is shown)
+    actions: Sequence[ActionRow] = ()  # the provider's improvement actions with their effect
 
 
 # --- small helpers -----------------------------------------------------------------------------
@@ -154,9 +160,16 @@ class _Series:
     y_label: Callable[[float], str]
 
 
-def line_chart(series: _Series, starts: Sequence[datetime], step: timedelta, zone: ZoneInfo) -> str:
+def line_chart(
+    series: _Series,
+    starts: Sequence[datetime],
+    step: timedelta,
+    zone: ZoneInfo,
+    markers: Sequence[tuple[datetime, str]] = (),
+) -> str:
     """An inline SVG line chart: gaps where there is no sample; points below the minimum sample are
-    hollow and left unconnected, so a thin weekend does not draw a cliff."""
+    hollow and left unconnected, so a thin weekend does not draw a cliff. ``markers`` (moment,
+    label) inside the window are drawn as dashed vertical lines: improvement actions."""
     width, height = 570, 200
     left, right, top, bottom = 52, 14, 12, 34
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -234,6 +247,16 @@ def line_chart(series: _Series, starts: Sequence[datetime], step: timedelta, zon
             f'stroke-width="1.5"><title>{when}: {escape(series.y_label(value))} '
             f"(n={series.counts[index]})</title></circle>"
         )
+    if starts:
+        chart_start, chart_end = starts[0], starts[-1] + step
+        for moment, label in markers:
+            if chart_start <= moment < chart_end:
+                mx = left + (moment - chart_start) / (chart_end - chart_start) * plot_w
+                parts.append(
+                    f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#7a4fb5" '
+                    f'stroke-dasharray="3 3" stroke-width="1.4"><title>{escape(label)}</title></line>'
+                    f'<text x="{mx + 3:.1f}" y="{top + 10}" font-size="10" fill="#7a4fb5">action</text>'
+                )
     if not any(value is not None for value in series.values):
         parts.append(
             f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
@@ -252,6 +275,9 @@ def _charts(report: HtmlReport, zone: ZoneInfo) -> str:
         None if p.first_response_p90_s is None else p.first_response_p90_s / 3600 for p in points
     ]
     peak = max((v for v in first_response_h if v is not None), default=1.0)
+    markers = [
+        (marker.at, f"{marker.started_on.isoformat()}: {marker.title}") for marker in action_markers(report.actions)
+    ]
     charts = [
         _Series(
             "CSAT average (1-5)",
@@ -296,7 +322,7 @@ def _charts(report: HtmlReport, zone: ZoneInfo) -> str:
         ),
     ]
     panels = "".join(
-        f'<div class="panel"><h3>{escape(series.title)}</h3>{line_chart(series, starts, step, zone)}</div>'
+        f'<div class="panel"><h3>{escape(series.title)}</h3>{line_chart(series, starts, step, zone, markers)}</div>'
         for series in charts
     )
     return f'<div class="grid2">{panels}</div>'
@@ -674,6 +700,8 @@ def render_html(report: HtmlReport) -> str:
 <h2 id="survey-questions">Survey questions</h2>
 {_questions_table(report)}
 {_themes(report)}
+{render_campaign_html(report.campaigns, directory)}
+{render_actions_html(report.actions, directory)}
 <h2>How every department serves every other</h2>
 {_matrices(report)}
 <ul class="notes">

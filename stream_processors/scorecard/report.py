@@ -30,6 +30,7 @@ from rich.console import Console
 
 from deptpulse.settings import Settings
 from schemas.directory import Directory
+from stream_processors.actions.api import ActionsSource
 from stream_processors.comments.api import CommentsSource, RemoteComments
 from stream_processors.comments.reading import ClickHouseComments, CommentQuery, CommentsService
 from stream_processors.scorecard.queries import ClickHouseAggregates
@@ -40,6 +41,7 @@ from stream_processors.scorecard.render_table import questions_table, scorecard_
 from stream_processors.scorecard.rows import ROW_FIELDS, ScorecardRow
 from stream_processors.scorecard.service import ScorecardService, ScorecardSource, check_department
 from stream_processors.scorecard.windows import Window
+from stream_processors.surveys.api import CampaignsSource
 
 FORMATS: Final = ("table", "json", "csv", "html")
 BY: Final = ("customer", "service", "question")
@@ -214,9 +216,12 @@ def produce(
     table_width: int = _TABLE_WIDTH,
     styled: bool = False,
     comments: CommentsSource | None = None,
+    campaigns: CampaignsSource | None = None,
+    actions: ActionsSource | None = None,
 ) -> str:
     """The report in the requested format; storage and API failures become :class:`ReportError`.
-    ``comments`` gives the HTML page its themes and quotes (``request.with_comments``)."""
+    ``comments`` gives the HTML page its themes and quotes (``request.with_comments``); ``campaigns``
+    and ``actions`` its latest survey campaign and its actions with their effect."""
     with query_errors():
         if request.by == "question" and request.output_format != "html":
             return _questions(
@@ -258,6 +263,8 @@ def produce(
                 )
                 if comments is not None and request.with_comments
                 else None,
+                campaigns=campaigns.campaigns(request.provider) if campaigns is not None else (),
+                actions=actions.actions(generated_at, request.provider) if actions is not None else (),
             )
         )
 

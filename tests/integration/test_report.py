@@ -40,6 +40,7 @@ from stream_processors.core import BucketKey, MinuteAggregate, PartitionProcesso
 from stream_processors.core.aggregates import SampleKind
 from stream_processors.core.histogram import MAX_RELATIVE_ERROR, nearest_rank
 from stream_processors.core.lifecycle import LifecycleRules, RequestTracker
+from stream_processors.reads import read_endpoints
 from stream_processors.scorecard.queries import ROLLUP_PROJECTIONS_DDL, ClickHouseAggregates
 from stream_processors.scorecard.read_api import ReadApi
 from stream_processors.scorecard.rows import ROW_FIELDS
@@ -439,7 +440,11 @@ def read_api_port(
     """The read API on a stdlib HTTP server in a thread (a stand-in for the worker's web server);
     yields its port and the paths it served."""
     client = storage.connect(simulated[0])
-    api = ReadApi(ScorecardService(ClickHouseAggregates(client), directory), directory)
+    api = ReadApi(
+        ScorecardService(ClickHouseAggregates(client), directory),
+        directory,
+        endpoints=read_endpoints(client, directory, simulated[0]),
+    )
     served: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -491,6 +496,8 @@ def test_the_report_asks_the_read_api_when_a_worker_listens(
         "/api/v1/matrix",
         "/api/v1/timeseries",
         "/api/v1/questions",
+        "/api/v1/surveys",
+        "/api/v1/actions",
         "/api/v1/services",
     ]
 

@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,11 @@ from click.testing import CliRunner, Result
 
 from deptpulse.cli import main
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
+from stream_processors.actions import api as actions_api
 from stream_processors.scorecard import report as report_module
 from stream_processors.scorecard.rows import ROW_FIELDS
 from stream_processors.scorecard.service import ScorecardService
+from stream_processors.surveys import api as surveys_api
 from tests.unit.test_scorecard_service import OPENED, SINCE, FakeReader, csat, delta
 
 pytestmark = pytest.mark.unit
@@ -47,7 +49,18 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
 
     monkeypatch.setattr(report_module, "open_backend", fake_open_backend)
     monkeypatch.setattr(report_module, "scorecard_source", ScorecardService)
+    # No campaigns or actions in memory: the page shows that none was recorded.
+    monkeypatch.setattr(surveys_api, "campaigns_source", lambda backend, directory: NoRecords())
+    monkeypatch.setattr(actions_api, "actions_source", lambda backend, directory, *days: NoRecords())
     return calls
+
+
+class NoRecords:
+    def campaigns(self, provider: str | None = None, campaign: str | None = None) -> list[Any]:
+        return []
+
+    def actions(self, now: datetime, provider: str | None = None) -> list[Any]:
+        return []
 
 
 def run(*args: str, env: dict[str, str | None] | None = None) -> Result:
