@@ -114,33 +114,44 @@ def campaign_rows(counts: Iterable[CampaignCounts], directory: Directory) -> lis
             (customer for customer in group if customer is not None),
             key=lambda customer: (customer_order.get(customer, len(customer_order)), customer),
         )
-        uninvited = [c for c in customers if group[c].answered and not group[c].invitation_events]
+        incomplete = _incomplete_invitations([group[customer] for customer in customers])
         for customer in [None, *customers]:
             previous = next(
                 (g[customer] for g in reversed(before) if customer in g and g[customer].answered), None
             )
             rows.append(
-                campaign_row(group[customer], policy, previous, uninvited if customer is None else [])
+                campaign_row(group[customer], policy, previous, incomplete if customer is None else None)
             )
         before.append(group)
     return rows
+
+
+def _incomplete_invitations(customers: Sequence[CampaignCounts]) -> str | None:
+    """Why the overall rate of a campaign would mislead: customers who answered without recorded
+    invitations, or with more respondents than invitations; None when there are none."""
+    uninvited = [c.customer_department for c in customers if c.answered and not c.invitation_events]
+    over = [c.customer_department for c in customers if c.invitation_events and c.respondents > c.invited]
+    reasons = (
+        [f"answers from {', '.join(map(str, uninvited))} without recorded invitations"] if uninvited else []
+    )
+    if over:
+        reasons.append(f"more respondents than invitations from {', '.join(map(str, over))}")
+    return "; ".join(reasons) + ": the invitations are incomplete" if reasons else None
 
 
 def campaign_row(
     counts: CampaignCounts,
     policy: AlertPolicy,
     previous: CampaignCounts | None = None,
-    uninvited_customers: Sequence[str] = (),
+    incomplete: str | None = None,
 ) -> CampaignRow:
-    """One row: the rate (unless a data problem), the low-response flag, the NPS and its change
-    against ``previous`` (figures null below the policy's sample minimum)."""
+    """One row: the rate (unless a data problem, or ``incomplete`` says why an overall rate would
+    mislead), the low-response flag, the NPS and its change against ``previous`` (figures null below
+    the policy's sample minimum)."""
     invited = counts.invited if counts.invitation_events else None
     rate, problem = None, None
-    if invited is not None and uninvited_customers:
-        problem = (
-            f"answers from {', '.join(uninvited_customers)} without recorded invitations: "
-            "the invitations are incomplete"
-        )
+    if invited is not None and incomplete:
+        problem = incomplete
     elif invited is not None:
         measured = response_rate(invited, counts.respondents)
         rate = measured.rate

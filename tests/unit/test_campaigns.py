@@ -137,22 +137,25 @@ def test_a_change_below_the_sample_minimum_has_no_figure_and_says_so() -> None:
     assert (rows[1].nps_change, rows[1].nps_change_low, rows[1].nps_change_high) == (None, None, None)
 
 
-def test_answers_from_an_uninvited_customer_make_the_overall_rate_a_data_problem() -> None:
+def test_incomplete_invitations_of_a_customer_make_the_overall_rate_a_data_problem() -> None:
     rows = campaign_rows(
         [
-            counts("q1", None, invited=50, respondents=30),
+            counts("q1", None, invited=60, respondents=42),
             counts("q1", "it", invited=50, respondents=20),
             counts("q1", "finance", invited=None, respondents=10),
+            counts("q1", "sales", invited=10, respondents=12),
         ],
         DIRECTORY,
     )
-    overall, it, finance = rows
+    overall, it, finance, sales = rows
     assert overall.response_rate is None
     assert overall.data_problem == (
-        "answers from finance without recorded invitations: the invitations are incomplete"
+        "answers from finance without recorded invitations; more respondents than invitations from "
+        "sales: the invitations are incomplete"
     )
     assert it.response_rate == pytest.approx(0.4)
     assert (finance.invited, finance.response_rate, finance.data_problem) == (None, None, None)
+    assert sales.data_problem == "12 respondents but 10 invitations: the invitations are incomplete"
 
 
 class FakeCampaigns:
