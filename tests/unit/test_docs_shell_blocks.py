@@ -18,7 +18,8 @@ found by the first pattern of SKIPPED_BY_DESIGN its lines match:
 - ``curl`` to a local gateway, Prometheus or Alertmanager: needs it running;
 - ``kcat``, ``kafka-topics.sh``: need a running Kafka (cluster);
 - ``clickhouse-client``: needs a ClickHouse server;
-- ``deptpulse report``, ``deptpulse db migrate``: read or change ClickHouse data;
+- ``deptpulse report``, ``deptpulse db migrate``, ``deptpulse surveys``, ``deptpulse actions list``:
+  read or change ClickHouse data; ``deptpulse actions add``: publishes to Kafka;
 - ``deptpulse publish`` without ``--dry-run``, ``deptpulse simulate`` without ``--out``: publish
   to Kafka;
 - ``deptpulse rules generate`` / ``deptpulse config reference`` without ``--check``: rewrite
@@ -59,7 +60,8 @@ SKIPPED_BY_DESIGN: tuple[tuple[str, str], ...] = (
     (r"\bcurl\b.*127\.0\.0\.1:\d+", "talks to a running gateway, Prometheus or Alertmanager"),
     (r"\b(kcat|kafka-topics\.sh)\b", "needs a running Kafka"),
     (r"\bclickhouse-client\b", "needs a ClickHouse server"),
-    (r"\bdeptpulse (report|db migrate)\b", "reads or changes ClickHouse data"),
+    (r"\bdeptpulse (report|db migrate|surveys|actions list)\b", "reads or changes ClickHouse data"),
+    (r"\bdeptpulse actions add\b", "publishes to Kafka"),
     (r"\bdeptpulse publish\b(?!.*--dry-run)", "publishes to Kafka"),
     (r"\bdeptpulse simulate\b(?!.*--out)", "publishes to Kafka"),
     (r"\bdeptpulse (rules generate|config reference)\b(?!.*--check)", "rewrites committed files"),
