@@ -279,7 +279,9 @@ def query_errors() -> Iterator[None]:
     except ClickHouseError as exc:
         text = str(exc)
         if "UNKNOWN_TABLE" in text or "Unknown table" in text:
+            # Name the table the reading command needed (surveys and actions read raw_events).
+            table = next((t for t in ("raw_events", "comments") if t in text), "minute_buckets")
             raise ReportError(
-                "no minute_buckets table in the database: the worker creates it (the migrations) when it starts"
+                f"no {table} table in the database: the worker creates it (the migrations) when it starts"
             ) from None
         raise ReportError(f"the ClickHouse query failed: {_first_line(exc)}") from None
