@@ -5,12 +5,15 @@
    copy under ``<home>/demo/deploy`` (business alerts hold seconds instead of half an hour) and
    point the stack's Prometheus at it; start the mail sink (127.0.0.1:2525, the smarthost of the
    generated Alertmanager configuration), the worker and the gateway, logs under ``<home>/logs/``.
-2. Replay a simulated month of the example organisation (``it-degradation``: for the last two weeks
-   IT answers Finance six times slower) from a JSONL file through the importer, then run the
-   scenario live for a bounded time: ServiceNow events through the gateway (HTTP, bearer token),
-   Jira and Zendesk events through the SDK.
+2. Replay simulated history of the example organisation from a JSONL file through the importer: a
+   month of ``it-degradation`` (for the last two weeks IT answers Finance six times slower) merged,
+   in event-time order, with a quarter of ``hr-recruiting`` (HR's recruiting slow, two survey
+   campaigns, an improvement action that helps); then run ``it-degradation`` live for a bounded
+   time: ServiceNow events through the gateway (HTTP, bearer token), Jira and Zendesk through the SDK.
 3. Wait until the mail sink's outbox holds the alert to IT's head and the copy to Finance's head.
-4. Print IT's scorecard, write its HTML page, say where everything is.
+4. Print IT's scorecard and write its HTML page; then HR's story: where (the weakest service), why
+   (survey questions, comment themes), what was done and whether it worked (campaigns, the action's
+   effect), and HR's HTML page with its comments; say where everything is.
 5. Stop what it started (unless ``--keep-running``) and check that nothing listens any more.
 
 Composition only: every step calls the packages. A step that fails is reported and the demo goes
@@ -20,6 +23,7 @@ on with what does not depend on it; the exit code says whether everything worked
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import os
 import secrets
@@ -61,6 +65,7 @@ from schemas.observability.render import to_yaml
 
 SCENARIO = "it-degradation"
 PROVIDER, CUSTOMER = "it", "finance"  # the pair the scenario degrades
+HR = "hr"  # the provider of the hr-recruiting story
 HISTORY_RATE = 0.03  # request events per second of history: ~80,000 events a month
 DEMO_HOLD = "5s"  # how long a business alert must hold in the demo copy (production: 15m-30m)
 DEMO_INTERVAL = "2s"  # scrape and rule evaluation interval of the demo copy (production: 5s)
@@ -198,6 +203,10 @@ class Child:
             self.process.wait()
 
 
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 # --- the demo --------------------------------------------------------------------------------------
 
 
@@ -242,6 +251,7 @@ class Demo:
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # labels this run's alerts
         self.history_published_at: float | None = None
         self.history_events = 0
+        self.history_end: datetime | None = None
         self.rules_due = 0.0  # monotonic time after which the demo rules may be loaded
         self.rules_loaded = False
         self.directory = load_directory(settings.directory_path)
@@ -260,7 +270,9 @@ class Demo:
             ]  # fmt: skip
             ok = all(self.step(title, action) for title, action in essentials)
             if ok:
-                replayed = self.step("Replaying a simulated month of history", self.replay_history)
+                replayed = self.step(
+                    "Replaying simulated history: IT's month, HR's quarter", self.replay_history
+                )
                 replayed = replayed and self.step("Waiting for the worker to catch up", self.catch_up)
                 self.step(f"Running the {SCENARIO} scenario live (gateway and SDK)", self.run_live)
                 if not self.rules_loaded:
@@ -272,6 +284,8 @@ class Demo:
                     )
                 self.step("IT's scorecard (deptpulse report --provider it)", self.report)
                 self.step("IT's scorecard as HTML for its head", self.html_report)
+                if replayed:
+                    self.hr_story()
             else:
                 self.console.print("[red]the demo cannot go on without the step above; cleaning up[/]")
             self.print_locations()
@@ -444,23 +458,29 @@ class Demo:
     def replay_history(self) -> None:
         from producers.importer import import_file
         from producers.publisher import Publisher
-        from producers.simulator import history
+        from producers.simulator import HR_RECRUITING, HR_RECRUITING_DAYS, HR_RECRUITING_RATE_PER_S, history
         from schemas.events import event_to_json
 
         self.demo_dir.mkdir(parents=True, exist_ok=True)
         path = self.demo_dir / "history.jsonl"
         end = datetime.now(UTC).replace(microsecond=0)
+        self.history_end = end
         counts: Counter[str] = Counter()
         began = time.monotonic()
+        it_month = history(self.directory, end, self.history_days, HISTORY_RATE, seed=1, scenario=SCENARIO)
+        hr_quarter = history(
+            self.directory, end, HR_RECRUITING_DAYS, HR_RECRUITING_RATE_PER_S, seed=2, scenario=HR_RECRUITING
+        )
         with self.console.status("  simulating"), path.open("wb") as file:
-            for event in history(
-                self.directory, end, self.history_days, HISTORY_RATE, seed=1, scenario=SCENARIO
-            ):
+            # One stream in event-time order: the worker takes events over 48 h older than the newest late.
+            for event in heapq.merge(it_month, hr_quarter, key=lambda event: event.occurred_at):
                 file.write(event_to_json(event) + b"\n")
                 counts[event.event_type] += 1
         self.console.print(
-            f"  simulated {sum(counts.values()):,} events of {self.history_days} days ({counts['request.opened']:,} requests, "
-            f"{counts['feedback.submitted']:,} CSAT answers, {counts['survey.answered']:,} survey answers) "
+            f"  simulated {sum(counts.values()):,} events: {self.history_days} days of {SCENARIO} and "
+            f"{HR_RECRUITING_DAYS} of {HR_RECRUITING} ({counts['request.opened']:,} requests, "
+            f"{counts['feedback.submitted']:,} CSAT answers, {counts['survey.answered']:,} survey answers, "
+            f"{counts['survey.invited']:,} invitations, {counts['action.recorded']:,} action) "
             f"in {time.monotonic() - began:.1f} s -> {path}"
         )
         progress = Progress(
@@ -639,6 +659,70 @@ class Demo:
         self.deptpulse("report", "--provider", PROVIDER, "--format", "html", "--out", str(out))
         self.console.print(f"  wrote {out} ({out.stat().st_size:,} bytes)")
 
+    # -- 4b. HR's story: where, why, what was done, did it work ---------------------------------------
+
+    def hr_story(self) -> None:
+        """The loop the product serves, on HR's simulated quarter: each step a deptpulse command."""
+        from producers.simulator import HR_RECRUITING_DAYS, hr_recruiting_timeline
+
+        assert self.history_end is not None
+        timeline = hr_recruiting_timeline(self.directory, self.history_end)
+        quarter = self.history_end - timedelta(days=HR_RECRUITING_DAYS)
+        before_fix = ("--since", _rfc3339(quarter), "--until", _rfc3339(timeline.action_start))
+        self.step(
+            "Where: HR's services in the quarter before its fix (deptpulse report --provider hr --by service)",
+            lambda: self.hr_where(before_fix),
+        )
+        self.step(
+            "Why: HR's survey questions and what its customers wrote (report --by question, deptpulse themes)",
+            lambda: self.hr_why(before_fix),
+        )
+        self.step(
+            "What was done, and did it work (deptpulse surveys, deptpulse actions list)", self.hr_did_it_work
+        )
+        self.step(
+            "HR's scorecard for the quarter as HTML, with its comments",
+            lambda: self.hr_html(("--since", _rfc3339(quarter), "--until", _rfc3339(self.history_end or quarter))),
+        )
+
+    def hr_where(self, window: tuple[str, ...]) -> None:
+        text = self.deptpulse("report", "--provider", HR, "--by", "service", *window)
+        self.console.print(text, highlight=False, markup=False, end="")
+        marked = [line for line in text.splitlines() if "weakest" in line]
+        if not marked or "hr.recruiting" not in marked[0]:
+            raise DemoError(f"hr.recruiting is not marked the weakest service: {marked or 'no mark'}")
+
+    def hr_why(self, window: tuple[str, ...]) -> None:
+        self.console.print(
+            self.deptpulse("report", "--provider", HR, "--by", "question", *window),
+            highlight=False, markup=False, end="",
+        )  # fmt: skip
+        text = self.deptpulse("themes", "--provider", HR, "--top", "5", *window)
+        self.console.print(text, highlight=False, markup=False, end="")
+        themes = json.loads(self.deptpulse("themes", "--provider", HR, "--format", "json", *window))["themes"]
+        first = themes[0]["term"] if themes else ""
+        if not any(word in first for word in ("招聘", "recruit", "hiring", "面试", "候选人")):
+            raise DemoError(f"the first theme is {first!r}, not the recruiting complaint")
+
+    def hr_did_it_work(self) -> None:
+        self.console.print(self.deptpulse("surveys", "--provider", HR), highlight=False, markup=False, end="")
+        self.console.print(
+            self.deptpulse("actions", "list", "--provider", HR), highlight=False, markup=False, end=""
+        )
+        rows = json.loads(self.deptpulse("actions", "list", "--provider", HR, "--format", "json"))
+        verdicts = {
+            effect["figure"]: effect["verdict"] for row in rows for effect in row.get("effects", [])
+            if row.get("service_category") == "hr.recruiting"
+        }  # fmt: skip
+        if verdicts.get("satisfied_share") != "improved":
+            raise DemoError(f"the recruiting action's satisfied share is not 'improved': {verdicts}")
+
+    def hr_html(self, window: tuple[str, ...]) -> None:
+        self.reports.mkdir(parents=True, exist_ok=True)
+        out = self.reports / f"{HR}-scorecard.html"
+        self.deptpulse("report", "--provider", HR, "--format", "html", "--with-comments", "--out", str(out), *window)
+        self.console.print(f"  wrote {out} ({out.stat().st_size:,} bytes)")
+
     def print_locations(self) -> None:
         self.console.print("[bold cyan]▶ Where to look[/]")
         host, s = self.host, self.settings
@@ -649,6 +733,7 @@ class Demo:
             ("gateway API", f"{self.gateway_url}/docs"),
             ("alert mail", str(self.outbox)),
             ("HTML scorecard", str(self.reports / f"{PROVIDER}-scorecard.html")),
+            ("HR's scorecard", str(self.reports / f"{HR}-scorecard.html")),
             (
                 "Grafana dashboards",
                 f"{DASHBOARDS / 'dashboards'} (provisioning: {DASHBOARDS / 'provisioning'})",

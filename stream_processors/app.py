@@ -23,22 +23,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from deptpulse.settings import Settings
 from schemas.directory import load_directory
-from stream_processors.actions.api import endpoints as action_endpoints
-from stream_processors.actions.measuring import ActionsService, ClickHouseActions
 from stream_processors.agents import BatchHandler, EventsConsumer
-from stream_processors.comments.api import endpoints as comment_endpoints
-from stream_processors.comments.reading import ClickHouseComments, CommentsService
 from stream_processors.core.backlog import past_first_response_target
 from stream_processors.deadletter import KafkaDeadLetterSender
 from stream_processors.metrics import BacklogGauge, BusinessGauges, Metrics, ServiceGauges, window_starts
+from stream_processors.reads import read_endpoints
 from stream_processors.scorecard.queries import ClickHouseAggregates
 from stream_processors.scorecard.read_api import register_faust_views
 from stream_processors.scorecard.service import ScorecardService
 from stream_processors.sinks.breakdowns import service_aggregates
 from stream_processors.sinks.clickhouse import AsyncClickHouseSink, ClickHouseSink
 from stream_processors.storage import connect, migrate
-from stream_processors.surveys.api import endpoints as survey_endpoints
-from stream_processors.surveys.campaigns import CampaignsService, ClickHouseCampaigns
 
 log = logging.getLogger(__name__)
 
@@ -184,24 +179,7 @@ def create_app(
     register_faust_views(
         app,
         ScorecardService(ClickHouseAggregates(reads), directory),
-        endpoints={
-            **comment_endpoints(
-                CommentsService(
-                    ClickHouseComments(reads), settings.comments_min_respondents, settings.themes_min_comments
-                ),
-                directory,
-            ),
-            **survey_endpoints(CampaignsService(ClickHouseCampaigns(reads), directory), directory),
-            **action_endpoints(
-                ActionsService(
-                    ClickHouseActions(reads),
-                    directory,
-                    settings.action_window_days,
-                    settings.action_settling_days,
-                ),
-                directory,
-            ),
-        },
+        endpoints=read_endpoints(reads, directory, settings),
     )
 
     @app.page("/metrics")

@@ -33,7 +33,6 @@ they are one theme.
 from __future__ import annotations
 
 import functools
-import heapq
 import logging
 import re
 from collections import Counter, defaultdict
@@ -229,11 +228,18 @@ def rank_themes(comments: Sequence[ScoredComment], *, min_comments: int = 5, top
     themes: list[Theme] = []
     for i, low_ids in chosen:
         term = vocabulary[i]
-        quoted = heapq.nsmallest(
-            EXAMPLES,
+        ranked = sorted(
             postings[term],
             key=lambda index: (not kept[index].low, len(kept[index].text.strip()), kept[index].comment_id),
         )
+        # Distinct quotes: many people write the same short sentence; one copy of it says enough.
+        quotes: list[str] = []
+        for index in ranked:
+            quote = _quote(kept[index].text, term)
+            if quote not in quotes:
+                quotes.append(quote)
+                if len(quotes) == EXAMPLES:
+                    break
         themes.append(
             Theme(
                 term=term,
@@ -241,7 +247,7 @@ def rank_themes(comments: Sequence[ScoredComment], *, min_comments: int = 5, top
                 low_comments=len(low_ids),
                 low_share=len(low_ids) / low_total,
                 log_odds_z=float(z[i]),
-                examples=tuple(_quote(kept[index].text, term) for index in quoted),
+                examples=tuple(quotes),
             )
         )
     return themes
