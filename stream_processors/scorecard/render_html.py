@@ -74,6 +74,7 @@ tr.weak td { background: #fdf0ee; }
 .weakest { display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 8px; background: #d2503f;
   color: #fff; font-size: 11px; font-weight: 600; }
 .id { color: #6b7385; font-size: 11px; }
+.actions td, .campaign td { white-space: normal; }
 .bars { display: inline-flex; align-items: flex-end; gap: 2px; height: 26px; }
 .bar { display: inline-block; width: 7px; background: #2f5fb3; border-radius: 1px; }
 td.term { font-weight: 650; text-align: left; }
@@ -560,7 +561,7 @@ def _service_table(report: HtmlReport) -> str:
             service = row.service_category or ""
             name = f"{escape(service_name(directory, service))}"
             if service and service_name(directory, service) != service:
-                name += f' <span class="id">{escape(service)}</span>'
+                name += f'<br><span class="id">{escape(service)}</span>'
             if row is weak:
                 name += ' <span class="weakest">weakest</span>'
         cells = [f"<td>{name}</td>", *(_cell(cell) for cell in fmt.row_cells(row, policy))]
