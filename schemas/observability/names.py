@@ -48,6 +48,15 @@ SERVICE_SLA_REQUESTS = "deptpulse_service_sla_requests"
 SERVICE_SLA_ATTAINMENT = "deptpulse_service_sla_attainment_ratio"
 SERVICE_FIRST_RESPONSE_P90 = "deptpulse_service_first_response_p90_business_seconds"
 
+# Missing successes per service, recorded only where positive: answers x (target - satisfied share)
+# and requests x (target - attainment). The alerts name the service with the largest.
+SERVICE_SATISFACTION_SHORTFALL = "deptpulse:service_satisfaction_shortfall"
+SERVICE_SLA_SHORTFALL = "deptpulse:service_sla_shortfall"
+
+# Dashboard panels that alerts send department heads to (rules.py names them, dashboards.py makes them).
+BY_SERVICE_PANEL = "By service"  # the scorecard dashboard's row and table
+SLA_BY_SERVICE_PANEL = "SLA attainment by service"  # the SLA dashboard's table
+
 
 def sla_requests(window: str) -> str:
     return f"deptpulse:sla_requests:rate{window}"

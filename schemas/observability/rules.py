@@ -30,6 +30,7 @@ Text = tuple[str, str]  # (English, Chinese)
 
 PROVIDER = "provider_department"
 CUSTOMER = "customer_department"
+SERVICE = names.SERVICE_LABEL
 SLA_BUDGET_PERIOD_DAYS = 28  # the period the burn-rate factors are calibrated for (Google SRE workbook)
 
 
@@ -136,8 +137,9 @@ def row_value(metric: str, fmt: str, window: str | None = None) -> str:
     )
 
 
-def _fill(text: str, lang: str, snippets: Mapping[str, str]) -> str:
-    """Replace ``{token}`` placeholders (never Go's ``{{ }}``) with template snippets."""
+def _fill(text: str, lang: str, snippets: Mapping[str, str | Text]) -> str:
+    """Replace ``{token}`` placeholders (never Go's ``{{ }}``) with template snippets; a snippet given
+    as (English, Chinese) is taken in the text's language."""
 
     def replace(match: re.Match[str]) -> str:
         token = match.group(1)
@@ -149,9 +151,89 @@ def _fill(text: str, lang: str, snippets: Mapping[str, str]) -> str:
             return "{{ $labels.window }}"
         if token.startswith("value:"):
             return "{{ $value | " + _FORMATS[token.removeprefix("value:")] + " }}"
-        return snippets[token]
+        snippet = snippets[token]
+        return snippet if isinstance(snippet, str) else snippet[0 if lang == "en" else 1]
 
     return _TOKEN.sub(replace, text)
+
+
+def command(name: str, *options: str, customer: bool = True) -> str:
+    """A ``deptpulse`` command about the alert's provider (and its customer, for a pair's alert)."""
+    customer_option = (
+        f'{{{{ if ne $labels.customer_department "{OVERALL_CUSTOMER}" }}}} --customer '
+        "{{ $labels.customer_department }}{{ end }}"
+        if customer
+        else ""
+    )
+    return (
+        f"`deptpulse {name} --provider {{{{ $labels.provider_department }}}}{customer_option}"
+        + "".join(f" {option}" for option in options)
+        + "`"
+    )
+
+
+def by_service_report(window: str = "{{ $labels.window }}", *, customer: bool = True) -> str:
+    """``deptpulse report --by service``: one row per service of the provider (and customer)."""
+    return command("report", "--by service", f"--window {window}", customer=customer)
+
+
+_SERVICE_NAME = {  # events without a service are labelled OTHER_SERVICE by the worker
+    "en": f'{{{{ if eq $service "{names.OTHER_SERVICE}" }}}}requests without a service'
+    "{{ else }}{{ $service }}{{ end }}",
+    "zh": f'{{{{ if eq $service "{names.OTHER_SERVICE}" }}}}未指定服务的请求{{{{ else }}}} {{{{ $service }}}}{{{{ end }}}}',
+}
+
+
+def service_shortfall(shortfall: str, share: str, count: str, sentence: Text) -> Text:
+    """A sentence naming the service with the largest ``shortfall`` in the alert's row (provider,
+    customer, window), with its ``share`` and ``count``; nothing when there is no service data.
+    ``sentence`` holds ``{service}``, ``{share}`` and ``{count}``."""
+    row = f"{PROVIDER}=%q,{CUSTOMER}=%q,window=%q"
+    args = "$labels.provider_department $labels.customer_department $labels.window"
+    values = {
+        "share": _query(f"{share}{{{row},{SERVICE}=%q}}", f"{args} $service", "pct"),
+        "count": _query(f"{count}{{{row},{SERVICE}=%q}}", f"{args} $service", "int"),
+    }
+
+    def one(text: str, lang: str) -> str:
+        body = text.format(service=_SERVICE_NAME[lang], **values)
+        return (
+            f'{{{{ with printf "topk(1, {shortfall}{{{row}}})" {args} | query }}}}'
+            f"{{{{ range . }}}}{{{{ $service := .Labels.{SERVICE} }}}}{body}{{{{ end }}}}{{{{ end }}}}"
+        )
+
+    return one(sentence[0], "en"), one(sentence[1], "zh")
+
+
+def satisfaction_by_service() -> Text:
+    return service_shortfall(
+        names.SERVICE_SATISFACTION_SHORTFALL,
+        names.SERVICE_SATISFIED_SHARE,
+        names.SERVICE_CSAT_RESPONSES,
+        (
+            " Most of the shortfall is in {service}: {share} satisfied of {count} answers.",
+            "主要是{service}：{count} 份评价中 {share} 为满意。",
+        ),
+    )
+
+
+def sla_by_service() -> Text:
+    return service_shortfall(
+        names.SERVICE_SLA_SHORTFALL,
+        names.SERVICE_SLA_ATTAINMENT,
+        names.SERVICE_SLA_REQUESTS,
+        (
+            " Most of the shortfall is in {service}: {share} of {count} requests met their SLA.",
+            "主要是{service}：{count} 个请求中 {share} 达成 SLA。",
+        ),
+    )
+
+
+def _dissatisfied_say() -> dict[str, str]:
+    """What customers say in the alert's window: the themes (what low scores say more often than high
+    ones) and the comments of the dissatisfied answers (CSAT 1-3)."""
+    window = "--window {{ $labels.window }}"
+    return {"themes": command("themes", window), "comments": command("comments", "--max-csat 3", window)}
 
 
 @dataclass(frozen=True)
@@ -164,7 +246,8 @@ class _AlertSpec:
     summary: Text | str
     description: Text | str
     dashboard_uid: str
-    snippets: Mapping[str, str] = field(default_factory=dict)
+    snippets: Mapping[str, str | Text] = field(default_factory=dict)
+    dashboard_window: bool = False  # the alert's rows carry a window: open the dashboard on it
 
 
 def _alert(spec: _AlertSpec, options: RuleOptions) -> dict[str, Any]:
@@ -176,6 +259,8 @@ def _alert(spec: _AlertSpec, options: RuleOptions) -> dict[str, Any]:
             annotations[key] = _fill(text[0], "en", spec.snippets)
             annotations[f"{key}_zh"] = _fill(text[1], "zh", spec.snippets)
     variables = {PROVIDER: "{{$labels.provider_department}}"} if spec.category == "business" else None
+    if variables is not None and spec.dashboard_window:
+        variables["window"] = "{{$labels.window}}"
     annotations["dashboard_url"] = names.dashboard_url(options.grafana_url, spec.dashboard_uid, variables)
     if options.runbook_base_url:
         annotations["runbook_url"] = f"{options.runbook_base_url}#{spec.name.lower()}"
@@ -215,6 +300,18 @@ def policy_rules(directory: Directory) -> dict[str, Any]:
 
 
 # --- SLA ---------------------------------------------------------------------------------------------
+
+
+def _shortfall(count: str, share: str, target_metric: str) -> str:
+    """Missing successes per service row: ``count x (target - share)``, only where positive."""
+    return _expr(
+        f"""
+        {count}
+        * on ({PROVIDER}, {CUSTOMER}, {SERVICE}, window)
+          ({target_metric} - on ({PROVIDER}) group_right {share})
+        > 0
+        """
+    )
 
 
 def _burn_windows(options: RuleOptions) -> list[str]:
@@ -257,12 +354,18 @@ def sla_rules(options: RuleOptions) -> dict[str, Any]:
                 f"/ on ({PROVIDER}) {names.POLICY_SLA_ERROR_BUDGET}",
             },
         ]
-    recording.append(
+    recording += [
         {
             "record": names.SLA_ATTAINMENT_UPPER_BOUND,
             "expr": _wilson_upper_bound("deptpulse_sla_attainment_ratio", "deptpulse_sla_requests"),
-        }
-    )
+        },
+        {
+            "record": names.SERVICE_SLA_SHORTFALL,
+            "expr": _shortfall(
+                names.SERVICE_SLA_REQUESTS, names.SERVICE_SLA_ATTAINMENT, names.POLICY_SLA_ATTAINMENT_TARGET
+            ),
+        },
+    ]
     alerts = [_alert(_burn_rate_alert(tier), options) for tier in options.burn_rate_tiers]
     alerts += [_alert(_sla_attainment_alert(options), options), _alert(_backlog_alert(options), options)]
     return {
@@ -271,6 +374,11 @@ def sla_rules(options: RuleOptions) -> dict[str, Any]:
             {"name": "deptpulse-sla-alerts", "rules": alerts},
         ]
     }
+
+
+def _report_window(window: str) -> str:
+    """The shortest window of ``deptpulse report`` (and the gauges) that covers ``window``."""
+    return next(w for w in names.WINDOWS if _window_seconds(w) >= _window_seconds(window))
 
 
 def _burn_rate_alert(tier: BurnRateTier) -> _AlertSpec:
@@ -304,17 +412,20 @@ def _burn_rate_alert(tier: BurnRateTier) -> _AlertSpec:
             "Requests served by {provider} miss their SLA targets {value:1f} times as often as its "
             f"attainment target of {{target}} allows (alert above {factor}x over both the last {long} "
             f"and {short}; {{requests}} requests in the last {long}). At this pace the error budget of "
-            f"{SLA_BUDGET_PERIOD_DAYS} days is spent in {days} days. Look at the SLA dashboard: which "
-            "customer departments and services breach, and whether requests wait unassigned.",
+            f"{SLA_BUDGET_PERIOD_DAYS} days is spent in {days} days. Look at the SLA dashboard: the "
+            f"customer departments below target, {names.SLA_BY_SERVICE_PANEL}, and the requests waiting "
+            f"past their first-response target; or {{report}}.",
             "{provider} 所服务的请求未达到 SLA 时限的比例，是达成率目标 {target} 所允许比例的 "
             f"{{value:1f}} 倍（最近 {long} 与 {short} 均超过 {factor} 倍即告警；最近 {long} 共 "
             f"{{requests}} 个请求）。按此速度，{SLA_BUDGET_PERIOD_DAYS} 天的错误预算将在 {days} 天内耗尽。"
-            "请查看 SLA 仪表盘：哪些客户部门和服务未达标，以及是否有请求无人受理。",
+            "请查看 SLA 仪表盘：低于目标的客户部门、各服务的 SLA 达成率，以及超过首次响应时限仍在等待的请求；"
+            "或运行 {report}。",
         ),
         dashboard_uid=names.SLA_UID,
         snippets={
             "target": policy_value(names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
             "requests": requests,
+            "report": by_service_report(_report_window(long), customer=False),
         },
     )
 
@@ -343,17 +454,21 @@ def _sla_attainment_alert(options: RuleOptions) -> _AlertSpec:
         description=(
             "Over the last {window}, {value:pct} of the {requests} requests that {customer} sent to "
             "{provider} met their SLA targets; the target is {target}. Even the upper end of the 95% "
-            "confidence interval ({upper}) is below the target, so this is not noise. Open the scorecard "
-            "to see which services and priorities miss, and the first-response p90 for this customer.",
+            "confidence interval ({upper}) is below the target, so this is not noise.{by_service} Every "
+            f"service's attainment: {{report}}, or the '{names.BY_SERVICE_PANEL}' table of the scorecard dashboard (with "
+            "the first-response p90 of each service and of each customer).",
             "最近 {window} 内，{provider} 收到来自{customer}的 {requests} 个请求，其中 {value:pct} "
             "在 SLA 时限内完成；目标为 {target}。95% 置信区间的上限（{upper}）也低于目标，因此这不是随机波动。"
-            "请在部门记分卡中查看未达标的服务和优先级，以及该客户的首次响应 P90。",
+            f"{{by_service}}各服务的达成率：{{report}}，或记分卡仪表盘的 '{names.BY_SERVICE_PANEL}' 表（含各服务及各客户的首次响应 P90）。",
         ),
         dashboard_uid=names.SCORECARD_UID,
+        dashboard_window=True,
         snippets={
             "target": policy_value(names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
             "requests": row_value("deptpulse_sla_requests", "int"),
             "upper": row_value(names.SLA_ATTAINMENT_UPPER_BOUND, "pct"),
+            "by_service": sla_by_service(),
+            "report": by_service_report(),
         },
     )
 
@@ -373,11 +488,11 @@ def _backlog_alert(options: RuleOptions) -> _AlertSpec:
         description=(
             "{provider} has {value:int} open requests from {customer} without a first response although "
             f"their first-response target has passed (alert at {threshold} or more for 15 minutes). "
-            "Assign and answer them; the SLA dashboard lists the backlog by customer department.",
+            "Assign and answer them; the scorecard dashboard lists the backlog by customer department.",
             "{provider} 有 {value:int} 个来自{customer}的未结请求已超过首次响应时限但尚未回复"
-            f"（达到 {threshold} 个并持续 15 分钟即告警）。请尽快分派并回复；SLA 仪表盘按客户部门列出了积压请求。",
+            f"（达到 {threshold} 个并持续 15 分钟即告警）。请尽快分派并回复；记分卡仪表盘按客户部门列出了积压请求。",
         ),
-        dashboard_uid=names.SLA_UID,
+        dashboard_uid=names.SCORECARD_UID,
     )
 
 
@@ -413,6 +528,14 @@ def satisfaction_rules(options: RuleOptions) -> dict[str, Any]:
         {
             "record": names.CSAT_AVERAGE_UPPER_BOUND,
             "expr": "deptpulse_csat_average + deptpulse_csat_average_margin",
+        },
+        {
+            "record": names.SERVICE_SATISFACTION_SHORTFALL,
+            "expr": _shortfall(
+                names.SERVICE_CSAT_RESPONSES,
+                names.SERVICE_SATISFIED_SHARE,
+                names.POLICY_SATISFIED_SHARE_TARGET,
+            ),
         },
     ]
     alerts = [
@@ -459,17 +582,23 @@ def _satisfaction_alert(options: RuleOptions) -> _AlertSpec:
         description=(
             "{value:pct} of the {responses} answers from {customer} about {provider} over the last {window} "
             "were satisfied (4 or 5 of 5); the target is {target}. Even the upper end of the 95% "
-            "confidence interval ({upper}) is below the target, so this is not noise. Read the comments "
-            "of the dissatisfied answers on the scorecard and compare the response times for this customer.",
+            "confidence interval ({upper}) is below the target, so this is not noise.{by_service} Every "
+            f"service: {{report}}, or the '{names.BY_SERVICE_PANEL}' table of the scorecard dashboard. What the "
+            "dissatisfied customers say: {themes} and {comments}.",
             "最近 {window} 内，来自{customer}的 {responses} 份关于 {provider} 的评价中有 {value:pct} 为满意"
             "（5 分制中 4 或 5 分）；目标为 {target}。95% 置信区间的上限（{upper}）也低于目标，"
-            "因此这不是随机波动。请在记分卡中阅读不满意评价的留言，并对比该客户的响应时间。",
+            f"因此这不是随机波动。{{by_service}}各服务的情况：{{report}}，或记分卡仪表盘的 '{names.BY_SERVICE_PANEL}' 表。"
+            "不满意的客户说了什么：{themes} 与 {comments}。",
         ),
         dashboard_uid=names.SCORECARD_UID,
+        dashboard_window=True,
         snippets={
             "target": policy_value(names.POLICY_SATISFIED_SHARE_TARGET, "pct"),
             "responses": row_value("deptpulse_csat_responses", "int"),
             "upper": row_value(names.SATISFIED_SHARE_UPPER_BOUND, "pct"),
+            "by_service": satisfaction_by_service(),
+            "report": by_service_report(),
+            **_dissatisfied_say(),
         },
     )
 
@@ -497,16 +626,20 @@ def _csat_alert(options: RuleOptions) -> _AlertSpec:
         description=(
             "The {responses} answers from {customer} about {provider} over the last {window} average "
             "{value:2f} of 5; the target is {target}, and even the upper end of the 95% interval "
-            "({upper}) is below it. A heads-up: the satisfied-share alert says whether the share of "
-            "satisfied answers dropped too.",
+            "({upper}) is below it.{by_service} A heads-up: the satisfied-share alert says whether the "
+            "share of satisfied answers dropped too. Every service: {report}.",
             "最近 {window} 内，来自{customer}的 {responses} 份关于 {provider} 的评价平均为 {value:2f} 分（满分 5 分）；"
-            "目标为 {target}，95% 置信区间的上限（{upper}）也低于目标。此为提示：满意比例告警会判断满意比例是否也下降。",
+            "目标为 {target}，95% 置信区间的上限（{upper}）也低于目标。{by_service}"
+            "此为提示：满意比例告警会判断满意比例是否也下降。各服务的情况：{report}。",
         ),
         dashboard_uid=names.SCORECARD_UID,
+        dashboard_window=True,
         snippets={
             "target": policy_value(names.POLICY_CSAT_TARGET, "1f"),
             "responses": row_value("deptpulse_csat_responses", "int"),
             "upper": row_value(names.CSAT_AVERAGE_UPPER_BOUND, "2f"),
+            "by_service": satisfaction_by_service(),
+            "report": by_service_report(),
         },
     )
 
@@ -544,15 +677,20 @@ def _falling_alert(options: RuleOptions) -> _AlertSpec:
             f"Responses are on time (SLA attainment {{sla}} over {sla_window}, target {{sla_target}}), "
             "but only {value:pct} of the {responses} answers from {customer} over the last {window} were "
             "satisfied: even the upper end of its 95% interval is below the target of {target} and "
-            f"below the range of the last {baseline} (lower bound {{baseline}}). Speed is not the problem: "
-            "read the comments on the scorecard about answer quality, resolution and communication.",
+            f"below the range of the last {baseline} (lower bound {{baseline}}).{{by_service}} Speed is not "
+            "the problem: read what the dissatisfied customers say about answer quality, resolution and "
+            "communication: {themes} and {comments}. Every service: {report}.",
             f"响应及时（最近 {sla_window} SLA 达成率 {{sla}}，目标 {{sla_target}}），但最近 {{window}} 内"
             "来自{customer}的 {responses} 份评价中只有 {value:pct} 为满意，其 95% 置信区间上限也低于目标 {target}，"
-            f"并低于最近 {baseline} 的区间下限 {{baseline}}。问题不在速度：请在记分卡中阅读关于答复质量、"
-            "解决效果和沟通的留言。",
+            f"并低于最近 {baseline} 的区间下限 {{baseline}}。{{by_service}}问题不在速度：请阅读不满意的客户"
+            "关于答复质量、解决效果和沟通的意见：{themes} 与 {comments}。各服务的情况：{report}。",
         ),
         dashboard_uid=names.SCORECARD_UID,
+        dashboard_window=True,
         snippets={
+            "by_service": satisfaction_by_service(),
+            "report": by_service_report(),
+            **_dissatisfied_say(),
             "sla": row_value("deptpulse_sla_attainment_ratio", "pct", sla_window),
             "sla_target": policy_value(names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
             "target": policy_value(names.POLICY_SATISFIED_SHARE_TARGET, "pct"),
@@ -585,17 +723,20 @@ def _nps_alert(options: RuleOptions) -> _AlertSpec:
         description=(
             "{responses} answers from {customer} over the last {window} give {provider} a net promoter "
             "score of {value:int}; the target is {target}. Even the upper end of the 95% confidence "
-            "interval ({upper}) is below the target, so this is not noise. Compare promoters and "
-            "detractors on the scorecard and read the detractors' comments.",
+            "interval ({upper}) is below the target, so this is not noise. What the customers say: "
+            "{themes} and {comments}.",
             "最近 {window} 内，来自{customer}的 {responses} 份评价给出 {provider} 的净推荐值为 {value:int}；"
             "目标为 {target}。95% 置信区间的上限（{upper}）也低于目标，因此这不是随机波动。"
-            "请在记分卡中对比推荐者与贬损者，并阅读贬损者的留言。",
+            "客户说了什么：{themes} 与 {comments}。",
         ),
         dashboard_uid=names.SCORECARD_UID,
+        dashboard_window=True,
         snippets={
             "target": policy_value(names.POLICY_NPS_TARGET, "int"),
             "responses": row_value("deptpulse_nps_responses", "int"),
             "upper": row_value(names.NPS_UPPER_BOUND, "int"),
+            "themes": command("themes", "--window {{ $labels.window }}"),
+            "comments": command("comments", "--window {{ $labels.window }}"),
         },
     )
 

@@ -4,11 +4,15 @@ from the directory's alert policies. Whether the rules fire is promtool's part
 
 from __future__ import annotations
 
+import re
+import shlex
 from typing import Any
 
+import click
 import pytest
 import yaml
 
+from deptpulse.cli import main
 from deptpulse.settings import EXAMPLE_DIRECTORY
 from schemas.directory import AlertPolicy, Directory, load_directory
 from schemas.observability import names
@@ -86,9 +90,11 @@ def test_every_alert_is_explained_and_linked(generated_alerts: list[dict[str, An
         if alert["labels"]["category"] == "business":
             # Department heads read Chinese or English; the provider's dashboard opens on them.
             assert {"summary_zh", "description_zh"} <= annotations.keys(), alert["alert"]
-            assert annotations["dashboard_url"].endswith(
-                "var-provider_department={{$labels.provider_department}}"
-            )
+            # ... and on the alert's window when its rows have one (the by-service table shows it).
+            expected = "var-provider_department={{$labels.provider_department}}"
+            if 'window="' in alert["expr"]:
+                expected += "&var-window={{$labels.window}}"
+            assert annotations["dashboard_url"].endswith(expected), alert["alert"]
 
 
 def test_business_alerts_wait_for_the_policy_sample_minimum(generated_alerts: list[dict[str, Any]]) -> None:
@@ -222,3 +228,70 @@ def test_rule_files_render_as_readable_yaml(directory: Directory) -> None:
 
 def test_generation_is_deterministic(directory: Directory) -> None:
     assert rule_files(directory) == rule_files(load_directory(EXAMPLE_DIRECTORY))
+
+
+# Go template actions in annotations, and what a command line reads like once rendered for a pair.
+_TEMPLATE_VALUES = {
+    "$labels.provider_department": "it",
+    "$labels.customer_department": "finance",
+    "$labels.window": "7d",
+}
+_COMMAND = re.compile(r"`(deptpulse [^`]+)`")
+
+
+def _rendered_for_a_pair(text: str) -> str:
+    def action(match: re.Match[str]) -> str:
+        inner = match.group(1).strip()
+        return _TEMPLATE_VALUES.get(inner, "")  # conditions and ends vanish, their bodies stay
+
+    return re.sub(r"\{\{(.*?)\}\}", action, text)
+
+
+def test_every_command_an_alert_names_exists_with_its_options(
+    generated_alerts: list[dict[str, Any]],
+) -> None:
+    named = 0
+    for alert in generated_alerts:
+        for key, text in alert["annotations"].items():
+            for command_line in _COMMAND.findall(text):
+                tokens = shlex.split(_rendered_for_a_pair(command_line))[1:]
+                command: click.Command = main
+                while isinstance(command, click.Group):
+                    assert tokens and tokens[0] in command.commands, (alert["alert"], key, command_line)
+                    command, tokens = command.commands[tokens[0]], tokens[1:]
+                # Parses and checks every option and value (choices, ranges) without running it.
+                command.make_context(command.name or "", tokens)
+                named += 1
+    assert named >= 20
+
+
+def test_the_service_shortfall_recording_rules_join_the_policy_targets(directory: Directory) -> None:
+    files = rule_files(directory)
+    recorded = {
+        rule["record"]: rule["expr"]
+        for document in files.values()
+        for group in document["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+    satisfaction = recorded[names.SERVICE_SATISFACTION_SHORTFALL]
+    assert names.SERVICE_CSAT_RESPONSES in satisfaction
+    assert (
+        f"{names.POLICY_SATISFIED_SHARE_TARGET} - on (provider_department) group_right "
+        f"{names.SERVICE_SATISFIED_SHARE}" in satisfaction
+    )
+    sla = recorded[names.SERVICE_SLA_SHORTFALL]
+    assert f"{names.POLICY_SLA_ATTAINMENT_TARGET} - on (provider_department) group_right" in sla
+    assert all(expr.rstrip().endswith("> 0") for expr in (satisfaction, sla))
+    by_name = {alert["alert"]: alert for alert in alerts(files)}
+    for name, shortfall in (
+        ("DeptpulseSatisfactionBelowTarget", names.SERVICE_SATISFACTION_SHORTFALL),
+        ("DeptpulseCsatBelowTarget", names.SERVICE_SATISFACTION_SHORTFALL),
+        ("DeptpulseSatisfactionFallingWhileSlaMet", names.SERVICE_SATISFACTION_SHORTFALL),
+        ("DeptpulseSlaAttainmentBelowTarget", names.SERVICE_SLA_SHORTFALL),
+    ):
+        for key in ("description", "description_zh"):
+            assert (
+                f"topk(1, {shortfall}{{provider_department=%q,customer_department=%q,window=%q}})"
+                in (by_name[name]["annotations"][key])
+            ), (name, key)
