@@ -98,6 +98,7 @@ class _Layout:
         options: dict[str, Any] | None = None,
         custom: dict[str, Any] | None = None,
         transformations: list[dict[str, Any]] | None = None,
+        overrides: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         defaults: dict[str, Any] = {}
         if unit:
@@ -120,7 +121,7 @@ class _Layout:
             "datasource": DATASOURCE,
             "gridPos": self.place(*size),
             "targets": [dict(target, refId=chr(ord("A") + i)) for i, target in enumerate(targets)],
-            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
             "options": options or {},
         }
         if transformations:
@@ -135,6 +136,55 @@ def _target(expr: str, legend: str = "", *, instant: bool = False) -> dict[str, 
     else:
         target.update(instant=False, range=True, format="time_series")
     return target
+
+
+def _merged_table(
+    columns: Sequence[tuple[str, str]], hidden: Sequence[str], renamed: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Transformations that join instant queries (one per column, refIds A, B, ...) on their labels
+    into one table: ``hidden`` labels dropped, the values named after ``columns``."""
+    return [
+        {"id": "merge", "options": {}},
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": {
+                    "Time": True,
+                    **dict.fromkeys(hidden, True),
+                    "job": True,
+                    "instance": True,
+                    "__name__": True,
+                },
+                "renameByName": {
+                    f"Value #{chr(ord('A') + i)}": column for i, (_, column) in enumerate(columns)
+                }
+                | renamed,
+            },
+        },
+    ]
+
+
+def _service_variable(providers: str) -> dict[str, Any]:
+    """The services of the selected provider(s), from the label values of the per-service gauges
+    (events without a service are ``names.OTHER_SERVICE``); every service by default."""
+    selector = f'{names.SERVICE_CSAT_RESPONSES}{{provider_department{providers},customer_department="{OVERALL_CUSTOMER}"}}'
+    query = f"label_values({selector}, {names.SERVICE_LABEL})"
+    return {
+        "type": "query",
+        "name": "service",
+        "label": "Service",
+        "datasource": DATASOURCE,
+        "query": query,  # Grafana's classic form; its Prometheus datasource asks the label values API
+        "definition": query,
+        "refresh": 2,  # on time range change: services come and go with the data
+        "sort": 1,
+        "current": {"text": "All", "value": "$__all"},
+        "options": [],
+        "multi": True,
+        "includeAll": True,
+        "allValue": ".+",
+        "hide": 0,
+    }
 
 
 def _below_target(target: float) -> Thresholds:
@@ -238,6 +288,22 @@ def _per_customer(metric: str) -> str:
         f'{metric}{{provider_department="{PROVIDER_VAR}",customer_department!="{OVERALL_CUSTOMER}",'
         f'window="{WINDOW_VAR}"}}'
     )
+
+
+def _per_service(metric: str, providers: str = f'="{PROVIDER_VAR}"') -> str:
+    """A per-service gauge of the selected provider(s) and services, every customer together."""
+    return (
+        f'{metric}{{provider_department{providers},customer_department="{OVERALL_CUSTOMER}",'
+        f'{names.SERVICE_LABEL}=~"$service",window="{WINDOW_VAR}"}}'
+    )
+
+
+def _units(units: dict[str, str]) -> list[dict[str, Any]]:
+    """Field overrides giving table columns (by their displayed name) a unit."""
+    return [
+        {"matcher": {"id": "byName", "options": column}, "properties": [{"id": "unit", "value": unit}]}
+        for column, unit in units.items()
+    ]
 
 
 def _policy(metric: str) -> str:
@@ -396,27 +462,9 @@ def scorecard(directory: Directory) -> dict[str, Any]:
             (16, 10),
             description="One row per customer department. Answers below the policy minimum make "
             "the shares noisy: compare the lower bound.",
-            transformations=[
-                {"id": "merge", "options": {}},
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {
-                            "Time": True,
-                            "provider_department": True,
-                            "window": True,
-                            "job": True,
-                            "instance": True,
-                            "__name__": True,
-                        },
-                        "renameByName": {
-                            f"Value #{chr(ord('A') + i)}": column
-                            for i, (_, column) in enumerate(_CUSTOMER_COLUMNS)
-                        }
-                        | {"customer_department": "customer"},
-                    },
-                },
-            ],
+            transformations=_merged_table(
+                _CUSTOMER_COLUMNS, ("provider_department", "window"), {"customer_department": "customer"}
+            ),
         ),
         layout.panel(
             "bargauge",
@@ -431,6 +479,37 @@ def scorecard(directory: Directory) -> dict[str, Any]:
                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
             },
         ),
+        layout.row(names.BY_SERVICE_PANEL),
+        layout.panel(
+            "table",
+            f"{names.BY_SERVICE_PANEL}: every internal customer, last {WINDOW_VAR}",
+            [_target(_per_service(metric), instant=True) for metric, _, _ in _SERVICE_COLUMNS],
+            (24, 10),
+            description="One row per service; 'other' is requests and answers without a service. "
+            "'Missing' counts what the service lacks to reach the department's target (answers x "
+            "(target - satisfied share), requests x (target - attainment)): the alerts name the "
+            "service with the most.",
+            transformations=_merged_table(
+                [(metric, column) for metric, column, _ in _SERVICE_COLUMNS],
+                ("provider_department", "customer_department", "window"),
+                {names.SERVICE_LABEL: "service"},
+            ),
+            overrides=_units({column: unit for _, column, unit in _SERVICE_COLUMNS if unit}),
+        ),
+        layout.panel(
+            "timeseries",
+            "Satisfied share by service",
+            [_target(_per_service(names.SERVICE_SATISFIED_SHARE), "{{service_category}}")],
+            (12, 8),
+            unit="percentunit",
+        ),
+        layout.panel(
+            "timeseries",
+            "SLA attainment by service",
+            [_target(_per_service(names.SERVICE_SLA_ATTAINMENT), "{{service_category}}")],
+            (12, 8),
+            unit="percentunit",
+        ),
     ]
     variables = [
         _custom_variable(
@@ -440,6 +519,7 @@ def scorecard(directory: Directory) -> dict[str, Any]:
             current=directory.departments[0].id,
         ),
         _window_variable(),
+        _service_variable(f'="{PROVIDER_VAR}"'),
     ]
     return _dashboard(
         directory,
@@ -460,6 +540,26 @@ _CUSTOMER_COLUMNS = [
     ("deptpulse_nps", "NPS"),
     ("deptpulse_sla_attainment_ratio", "SLA attainment"),
     ("deptpulse_first_response_p90_business_seconds", "first response p90 (s)"),
+]
+
+
+# (metric, column, unit): the scorecard's by-service table.
+_SERVICE_COLUMNS = [
+    (names.SERVICE_CSAT_RESPONSES, "answers", ""),
+    (names.SERVICE_SATISFIED_SHARE, "satisfied share", "percentunit"),
+    (names.SERVICE_CSAT_AVERAGE, "CSAT", ""),
+    (names.SERVICE_SATISFACTION_SHORTFALL, "satisfied answers missing", ""),
+    (names.SERVICE_SLA_REQUESTS, "requests judged", ""),
+    (names.SERVICE_SLA_ATTAINMENT, "SLA attainment", "percentunit"),
+    (names.SERVICE_SLA_SHORTFALL, "on-time requests missing", ""),
+    (names.SERVICE_FIRST_RESPONSE_P90, "first response p90", "s"),
+]
+# The SLA dashboard's: every selected provider.
+_SLA_SERVICE_COLUMNS = [
+    (names.SERVICE_SLA_REQUESTS, "requests judged", ""),
+    (names.SERVICE_SLA_ATTAINMENT, "SLA attainment", "percentunit"),
+    (names.SERVICE_SLA_SHORTFALL, "on-time requests missing", ""),
+    (names.SERVICE_FIRST_RESPONSE_P90, "first response p90", "s"),
 ]
 
 
@@ -647,6 +747,36 @@ def sla(directory: Directory) -> dict[str, Any]:
                 {"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True}}}
             ],
         ),
+        layout.panel(
+            "table",
+            f"{names.SLA_BY_SERVICE_PANEL}, last {WINDOW_VAR}",
+            [
+                _target(_per_service(metric, f'=~"{PROVIDER_VAR}"'), instant=True)
+                for metric, _, _ in _SLA_SERVICE_COLUMNS
+            ],
+            (12, 10),
+            description="Every customer together; 'other' is requests without a service. 'On-time "
+            "requests missing' = requests x (target - attainment): the SLA alert names the service "
+            "with the most.",
+            transformations=_merged_table(
+                [(metric, column) for metric, column, _ in _SLA_SERVICE_COLUMNS],
+                ("customer_department", "window"),
+                {"provider_department": "provider", names.SERVICE_LABEL: "service"},
+            ),
+            overrides=_units({column: unit for _, column, unit in _SLA_SERVICE_COLUMNS if unit}),
+        ),
+        layout.panel(
+            "timeseries",
+            f"{names.SLA_BY_SERVICE_PANEL}, last {WINDOW_VAR}, over time",
+            [
+                _target(
+                    _per_service(names.SERVICE_SLA_ATTAINMENT, f'=~"{PROVIDER_VAR}"'),
+                    "{{provider_department}} {{service_category}}",
+                )
+            ],
+            (12, 10),
+            unit="percentunit",
+        ),
     ]
     variables = [
         _custom_variable(
@@ -657,6 +787,7 @@ def sla(directory: Directory) -> dict[str, Any]:
             include_all=True,
         ),
         _window_variable(),
+        _service_variable(f'=~"{PROVIDER_VAR}"'),
     ]
     return _dashboard(
         directory,

@@ -27,6 +27,7 @@ TESTS = REPO_ROOT / "deploy" / "prometheus" / "rules" / "tests"
 SAMPLE_VARIABLES = {
     "provider_department": "it",
     "window": "7d",
+    "service": ".+",
     "__rate_interval": "1m",
     "__interval": "15s",
     "__range": "1h",

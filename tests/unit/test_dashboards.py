@@ -195,7 +195,77 @@ def test_provisioning() -> None:
     clickhouse = sources["clickhouse"]
     assert clickhouse["type"] == "grafana-clickhouse-datasource"
     assert clickhouse["jsonData"]["port"] == 8123
-    assert clickhouse["secureJsonData"]["password"] == "${DEPTPULSE_GRAFANA_CLICKHOUSE_PASSWORD}"  # never a literal
+    assert (
+        clickhouse["secureJsonData"]["password"] == "${DEPTPULSE_GRAFANA_CLICKHOUSE_PASSWORD}"
+    )  # never a literal
     assert clickhouse["jsonData"]["username"] == "grafana"  # read-only: deptpulse_grafana_ro
     (provider,) = dashboard_provider()["providers"]
     assert provider["type"] == "file" and provider["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_scorecard_and_sla_dashboards_break_figures_down_by_service(
+    generated: dict[str, dict[str, Any]],
+) -> None:
+    for name, providers, table_title in (
+        ("scorecard.json", 'provider_department="$provider_department"', names.BY_SERVICE_PANEL),
+        ("sla.json", 'provider_department=~"$provider_department"', names.SLA_BY_SERVICE_PANEL),
+    ):
+        dashboard = generated[name]
+        variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+        service = variables["service"]
+        assert service["type"] == "query" and service["datasource"] == names_prometheus()
+        assert service["query"] == (
+            f'label_values({names.SERVICE_CSAT_RESPONSES}{{{providers},customer_department="*"}}, service_category)'
+        )
+        assert service["includeAll"] and service["allValue"] == ".+"
+        (table,) = [
+            p for p in dashboard["panels"] if p["type"] == "table" and p["title"].startswith(table_title)
+        ]
+        queries = [target["expr"] for target in table["targets"]]
+        assert all(
+            providers in q and 'service_category=~"$service"' in q and 'customer_department="*"' in q
+            for q in queries
+        )
+        assert all(target["instant"] for target in table["targets"])
+        assert {names.SERVICE_SLA_ATTAINMENT, names.SERVICE_SLA_SHORTFALL} <= {
+            q.split("{")[0] for q in queries
+        }
+        renamed = table["transformations"][1]["options"]["renameByName"]
+        assert renamed["service_category"] == "service"
+
+
+# Places in the alert texts -> (dashboard uid, a panel title the dashboard must have, its type).
+ALERT_POINTERS = {
+    f"'{names.BY_SERVICE_PANEL}' table of the scorecard dashboard": (
+        names.SCORECARD_UID,
+        names.BY_SERVICE_PANEL,
+        "table",
+    ),
+    "SLA attainment by service": (names.SLA_UID, names.SLA_BY_SERVICE_PANEL, "table"),
+    "the scorecard dashboard lists the backlog by customer department": (
+        names.SCORECARD_UID,
+        "Waiting past first-response target",
+        "bargauge",
+    ),
+    "the customer departments below target": (names.SLA_UID, "Pairs below their SLA target", "table"),
+    "the requests waiting past their first-response target": (
+        names.SLA_UID,
+        "Waiting past first-response target",
+        "timeseries",
+    ),
+}
+
+
+def test_the_panels_alerts_point_to_exist(directory: Directory, generated: dict[str, dict[str, Any]]) -> None:
+    by_uid = {dashboard["uid"]: dashboard for dashboard in generated.values()}
+    pointed = set()
+    for alert in alerts(rule_files(directory)):
+        text = alert["annotations"]["description"]
+        for phrase, (uid, title, kind) in ALERT_POINTERS.items():
+            if phrase in text:
+                pointed.add(phrase)
+                panels = [
+                    p for p in by_uid[uid]["panels"] if p["title"].startswith(title) and p["type"] == kind
+                ]
+                assert panels, (alert["alert"], phrase)
+    assert pointed == set(ALERT_POINTERS), "a pointer no alert uses any more: drop it here"
