@@ -686,7 +686,7 @@ def report_command(
                 width,
                 styled,
                 comments,
-                campaigns_source(backend, directory) if html else None,
+                campaigns_source(backend, directory, comments) if html else None,
                 actions_source(backend, directory, settings.action_window_days, settings.action_settling_days)
                 if html
                 else None,

@@ -94,12 +94,16 @@ def surveys(
     invited, answered, the response rate (flagged below the policy's survey_min_response_rate), the NPS
     with its 95 % margin and its change against the provider's previous campaign with a verdict."""
     from stream_processors.scorecard.export import json_text
+    from stream_processors.scorecard.report import comments_source
     from stream_processors.surveys import render
     from stream_processors.surveys.api import campaigns_source
 
     settings, directory = _checked(ctx, provider)
     rows, origin = _read(
-        settings, lambda backend: campaigns_source(backend, directory).campaigns(provider, campaign)
+        settings,
+        lambda backend: campaigns_source(backend, directory, comments_source(backend, settings)).campaigns(
+            provider, campaign
+        ),
     )
     styled, width = _styled(out)
     if output_format == "json":

@@ -27,6 +27,6 @@ def read_endpoints(client: Client, directory: Directory, settings: Settings) -> 
     )
     return {
         **comment_endpoints(comments, directory),
-        **survey_endpoints(CampaignsService(ClickHouseCampaigns(client), directory), directory),
+        **survey_endpoints(CampaignsService(ClickHouseCampaigns(client), directory, comments), directory),
         **action_endpoints(actions, directory),
     }

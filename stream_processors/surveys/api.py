@@ -15,7 +15,12 @@ from schemas.directory import Directory
 from stream_processors.scorecard.read_api import Endpoint
 from stream_processors.scorecard.remote import RemoteScorecard
 from stream_processors.scorecard.service import check_department
-from stream_processors.surveys.campaigns import CampaignRow, CampaignsService, ClickHouseCampaigns
+from stream_processors.surveys.campaigns import (
+    CampaignRow,
+    CampaignsService,
+    CampaignThemes,
+    ClickHouseCampaigns,
+)
 
 SURVEYS_PATH: Final = "/api/v1/surveys"
 
@@ -46,11 +51,14 @@ def endpoints(service: CampaignsService, directory: Directory) -> dict[str, Endp
     return {SURVEYS_PATH: Endpoint(frozenset({"provider", "campaign"}), parse, answer)}
 
 
-def campaigns_source(backend: RemoteScorecard | Client, directory: Directory) -> CampaignsSource:
-    """Campaigns from the worker's read API (a :class:`RemoteScorecard`) or from a ClickHouse client."""
+def campaigns_source(
+    backend: RemoteScorecard | Client, directory: Directory, comments: CampaignThemes | None = None
+) -> CampaignsSource:
+    """Campaigns from the worker's read API (a :class:`RemoteScorecard`) or from a ClickHouse client
+    (with their themes when ``comments`` is given)."""
     if isinstance(backend, RemoteScorecard):
         return RemoteCampaigns(backend)
-    return CampaignsService(ClickHouseCampaigns(backend), directory)
+    return CampaignsService(ClickHouseCampaigns(backend), directory, comments)
 
 
 class RemoteCampaigns:

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.directory import AlertPolicy, Directory
+from stream_processors.comments.reading import CommentQuery, ThemesAnswer
 from stream_processors.core.aggregates import nps_with_margin
 from stream_processors.core.effects import Verdict, nps_effect, response_rate
 from stream_processors.scorecard.read_api import BadRequest
 from stream_processors.scorecard.service import check_department, policy_of
-from stream_processors.scorecard.windows import shown
+from stream_processors.scorecard.windows import MAX_LENGTH, Window, shown
 
 
 class UnknownCampaign(BadRequest):
@@ -57,7 +58,8 @@ class CampaignRow(BaseModel):
     nps_change_low: float | None  # its 95 % interval
     nps_change_high: float | None
     change_verdict: Verdict | None  # null without a previous campaign
-    # The campaign's comment themes: the comments feature fills them (comments.campaign_id); empty here.
+    # The campaign's comment themes (overall rows; comments.campaign_id), empty when there are too few
+    # respondents or comments to show any (the comments' privacy minimum and theme minimum).
     themes: list[str] = Field(default_factory=list)
 
 
@@ -298,15 +300,40 @@ class ClickHouseCampaigns:
         ]
 
 
-class CampaignsService:
-    """Campaign rows of a provider (or every provider), optionally one campaign's."""
+class CampaignThemes(Protocol):
+    """The comments' themes of a selection (:class:`stream_processors.comments.reading.CommentsService`)."""
 
-    def __init__(self, reader: CampaignReader, directory: Directory) -> None:
+    def themes(self, query: CommentQuery, top: int = 10) -> ThemesAnswer: ...
+
+
+THEMES_PER_CAMPAIGN: Final = 3
+
+
+class CampaignsService:
+    """Campaign rows of a provider (or every provider), optionally one campaign's; with ``comments``,
+    each campaign's overall row carries the top themes of its comments."""
+
+    def __init__(
+        self, reader: CampaignReader, directory: Directory, comments: CampaignThemes | None = None
+    ) -> None:
         self.reader = reader
         self.directory = directory
+        self.comments = comments
 
     def campaigns(self, provider: str | None = None, campaign: str | None = None) -> list[CampaignRow]:
         """Raises UnknownDepartment, or :class:`UnknownCampaign` naming the known campaigns."""
         check_department(self.directory, provider, "provider")
         rows = campaign_rows(self.reader.campaign_counts(provider), self.directory)
-        return select_campaign(rows, campaign, provider)
+        selected = select_campaign(rows, campaign, provider)
+        return [self._with_themes(row) for row in selected] if self.comments is not None else selected
+
+    def _with_themes(self, row: CampaignRow) -> CampaignRow:
+        if self.comments is None or row.customer_department is not None:
+            return row
+        # The campaign's answers span [started, ended]; a window needs an end after its start.
+        until = max(row.ended or row.started, row.started) + timedelta(minutes=1)
+        if until - row.started > MAX_LENGTH:
+            return row
+        query = CommentQuery(row.provider_department, Window(row.started, until), campaign=row.campaign_id)
+        answer = self.comments.themes(query, THEMES_PER_CAMPAIGN)
+        return row.model_copy(update={"themes": [theme.term for theme in answer.themes]})

@@ -70,7 +70,7 @@ def campaigns_table(rows: Sequence[CampaignRow], directory: Directory) -> Table:
     )
     for head in ("campaign", "provider", "customer", "from", "to", "invited", "answered"):
         table.add_column(head, justify="right" if head in ("invited", "answered") else "left")
-    for head in ("response rate", "NPS", "change vs previous", "note"):
+    for head in ("response rate", "NPS", "change vs previous", "themes", "note"):
         table.add_column(head)
     for row in rows:
         overall = row.customer_department is None
@@ -86,6 +86,7 @@ def campaigns_table(rows: Sequence[CampaignRow], directory: Directory) -> Table:
             Text(rate_text(row), style="red" if row.low_response else ""),
             Text(nps_text(row, directory), style="dim" if row.nps_insufficient else ""),
             Text(change_text(row), style=fmt.VERDICT_STYLE.get(verdict, "")),
+            Text(", ".join(row.themes)),
             Text(row.data_problem or ""),
             style="bold" if overall else None,
         )

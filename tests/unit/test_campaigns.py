@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -229,3 +230,27 @@ def test_csv_and_table() -> None:
     text = campaigns_text([odd], DIRECTORY)
     assert "not recorded" in text and "[/]q1" in text  # an id is text, not rich markup
     assert "no survey campaign recorded" in campaigns_text([], DIRECTORY)
+
+
+def test_each_campaigns_overall_row_carries_the_top_themes_of_its_own_comments() -> None:
+    from stream_processors.comments.reading import CommentQuery, CommentsService
+    from tests.unit.test_comments_reading import FakeComments, row
+
+    asked: list[CommentQuery] = []
+
+    class Recording(CommentsService):
+        def themes(self, query: CommentQuery, top: int = 10) -> Any:
+            asked.append(query)
+            return super().themes(query, top)
+
+    texts = ["招聘太慢了", "hiring takes too long", "招聘流程太慢", "slow hiring again", "recruiting is slow"]
+    comments = Recording(FakeComments([row(i, texts[i % 5]) for i in range(12)]), 5, 3)  # type: ignore[arg-type]
+    service = CampaignsService(FakeCampaigns(ENTRIES), DIRECTORY, comments)
+
+    rows = service.campaigns("hr")
+
+    overall = next(r for r in rows if r.customer_department is None)
+    assert overall.themes and len(overall.themes) <= 3
+    assert all(not r.themes for r in rows if r.customer_department is not None)
+    assert [(q.provider, q.campaign) for q in asked] == [("hr", "q1")]
+    assert asked[0].window.since == overall.started
