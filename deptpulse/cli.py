@@ -659,7 +659,7 @@ def report_command(
         produce,
         scorecard_source,
     )
-    from stream_processors.scorecard.windows import resolve_window
+    from stream_processors.scorecard.windows import resolve_window, widened_note
     from stream_processors.surveys.api import campaigns_source
 
     settings = settings_of(ctx)
@@ -671,6 +671,8 @@ def report_command(
         request.check(directory)
     except ValueError as exc:  # DirectoryError, WindowError, UnknownDepartment
         raise UserError(str(exc)) from exc
+    if window.widened:  # stderr: the report itself stays clean for tools; every format says it too
+        click.echo(f"note: {widened_note(window)}", err=True)
     styled = out is None and sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if styled else 200
     try:
@@ -752,7 +754,7 @@ def _read_comments(ctx: click.Context, kind: str, count: int, **selection: Any) 
     from stream_processors.scorecard.read_api import USER_ERRORS
     from stream_processors.scorecard.remote import RemoteScorecard
     from stream_processors.scorecard.report import ReportError, open_backend, query_errors
-    from stream_processors.scorecard.windows import resolve_window
+    from stream_processors.scorecard.windows import resolve_window, widened_note
 
     settings = settings_of(ctx)
     output_format, out = selection.pop("output_format"), selection.pop("out")
@@ -769,6 +771,8 @@ def _read_comments(ctx: click.Context, kind: str, count: int, **selection: Any) 
         query = comment_query(directory, window, **selection)
     except (ValueError, *USER_ERRORS) as exc:
         raise UserError(str(exc)) from exc
+    if window.widened:
+        click.echo(f"note: {widened_note(window)}", err=True)
     try:
         with open_backend(settings) as (backend, origin), query_errors():
             source = (

@@ -107,8 +107,9 @@ def parse_window(params: Mapping[str, str], now: datetime) -> Window:
     )
 
 
-def _window_json(window: Window) -> dict[str, str]:
-    return {"since": window.since.isoformat(), "until": window.until.isoformat()}
+def _window_json(window: Window) -> dict[str, Any]:
+    """The effective bounds (whole minutes), and whether the bounds asked for were widened to them."""
+    return {"since": window.since.isoformat(), "until": window.until.isoformat(), "widened": window.widened}
 
 
 class ReadApi:

@@ -23,7 +23,7 @@ from stream_processors.scorecard import formatting as fmt
 from stream_processors.scorecard.questions import QuestionRow
 from stream_processors.scorecard.rows import ScorecardRow, Timeseries, weakest
 from stream_processors.scorecard.service import display_name, policy_of, service_name
-from stream_processors.scorecard.windows import Window
+from stream_processors.scorecard.windows import Window, widened_note
 from stream_processors.surveys.campaigns import CampaignRow
 from stream_processors.surveys.render import render_campaign_html
 
@@ -689,7 +689,7 @@ def render_html(report: HtmlReport) -> str:
 <h1>{_name(directory, report.provider)}<small>service scorecard · {escape(directory.organisation)}</small></h1>
 <p>{when}, compared with the {escape(_length(window.length))} before
 ({_local(previous.since, zone):%Y-%m-%d %H:%M} – {_local(previous.until, zone):%Y-%m-%d %H:%M})</p>
-<p>For {escape(department.head.name)} · {scope} · generated {_local(report.generated_at, zone):%Y-%m-%d %H:%M}</p>
+<p>For {escape(department.head.name)} · {scope} · generated {_local(report.generated_at, zone):%Y-%m-%d %H:%M}</p>{_widened(window)}
 </header>
 {_cards(overall, policy)}
 <h2>Trends over the window ({_STEP_NAMES.get(report.timeseries.step_seconds, "")} points)</h2>
@@ -719,6 +719,11 @@ NPS: promoters minus detractors, ± its 95 % margin of error.</li>
 </body>
 </html>
 """
+
+
+def _widened(window: Window) -> str:
+    note = widened_note(window)
+    return f'<p class="widened">Note: {escape(note)}.</p>' if note else ""
 
 
 def _length(length: timedelta) -> str:

@@ -183,6 +183,7 @@ def _questions(
     title = (
         f"deptpulse survey questions {window.since:%Y-%m-%d %H:%M} – {window.until:%Y-%m-%d %H:%M} UTC "
         "(lowest mean first; change against the window of the same length before)"
+        + (" — widened to whole minutes" if window.widened else "")
     )
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=styled, no_color=not styled)
@@ -201,6 +202,7 @@ def render_table(
     title = (
         f"deptpulse scorecard {window.since:%Y-%m-%d %H:%M} – {window.until:%Y-%m-%d %H:%M} UTC "
         "(changes against the window of the same length before)"
+        + (" — widened to whole minutes" if window.widened else "")
     )
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=styled, no_color=not styled)

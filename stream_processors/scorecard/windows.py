@@ -1,16 +1,19 @@
 """Report windows: a named length ending now (``1h``, ``24h``, ``7d``, ``28d``) or explicit RFC 3339
 bounds, the window of the same length just before it, and the time-series step for its length.
 
-A window is ``[since, until)`` in UTC. Data is kept per minute, so a minute counts when its START
-lies in the window; ``--window`` windows end at the end of the current minute (``now`` rounded up),
-so the minute in progress is included. ``now`` is always an argument: nothing here reads the clock.
+A window is ``[since, until)`` in UTC. Data is kept per minute, so a window is always whole minutes:
+explicit bounds that are not on a whole minute are WIDENED (``since`` rounded down, ``until`` up),
+:attr:`Window.widened` says so and every format reports the effective bounds — a report never
+silently leaves out the seconds of a partial minute. ``--window`` windows end at the end of the
+current minute (``now`` rounded up), so the minute in progress is included. ``now`` is always an
+argument: nothing here reads the clock.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -49,6 +52,8 @@ class Window:
 
     since: datetime
     until: datetime
+    # The bounds asked for were not whole minutes and were widened to these (said in every format).
+    widened: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.since.tzinfo is None or self.until.tzinfo is None:
@@ -136,9 +141,20 @@ def resolve_window(
         stop = parse_timestamp(until, "until") if until is not None else end
         if stop <= start:
             raise WindowError(f"until {stop.isoformat()} is not after since {start.isoformat()}")
-        return Window(start, stop)
+        whole = Window(floor_to(start, MINUTE), ceil_to(stop, MINUTE))
+        return Window(whole.since, whole.until, widened=(whole.since, whole.until) != (start, stop))
     name = DEFAULT_WINDOW if window is None else window.strip()
     length = WINDOWS.get(name)
     if length is None:
         raise WindowError(f"unknown window {shown(name)}: choose one of {', '.join(WINDOWS)}")
     return Window(end - length, end)
+
+
+def widened_note(window: Window) -> str:
+    """What a report says about a window widened to whole minutes; "" for one that was not."""
+    if not window.widened:
+        return ""
+    return (
+        f"the window was widened to whole minutes, {window.since.isoformat()} to {window.until.isoformat()}: "
+        "data is kept per minute"
+    )

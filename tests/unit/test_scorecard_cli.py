@@ -50,7 +50,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     monkeypatch.setattr(report_module, "open_backend", fake_open_backend)
     monkeypatch.setattr(report_module, "scorecard_source", ScorecardService)
     # No campaigns or actions in memory: the page shows that none was recorded.
-    monkeypatch.setattr(surveys_api, "campaigns_source", lambda backend, directory: NoRecords())
+    monkeypatch.setattr(surveys_api, "campaigns_source", lambda backend, directory, comments=None: NoRecords())
     monkeypatch.setattr(actions_api, "actions_source", lambda backend, directory, *days: NoRecords())
     return calls
 
@@ -166,3 +166,14 @@ def test_the_read_api_url_reaches_a_wildcard_bind_on_loopback() -> None:
     assert report_module.read_api_url(Settings(bind_host="0.0.0.0", worker_port=1)) == "http://127.0.0.1:1"
     assert report_module.read_api_url(Settings(bind_host="::", worker_port=2)) == "http://[::1]:2"
     assert report_module.read_api_url(Settings(bind_host="10.0.0.5", worker_port=3)) == "http://10.0.0.5:3"
+
+
+def test_bounds_off_a_whole_minute_are_widened_and_every_format_says_so(opened: list[Settings]) -> None:
+    bounds = ("--since", "2026-03-09T00:00:30Z", "--until", "2026-03-16T00:00:00Z")
+
+    table = run("--provider", "hr", *bounds)
+    rows = json.loads(run("--provider", "hr", "--format", "json", *bounds).stdout)
+
+    assert table.exit_code == 0 and "widened to whole minutes" in table.output
+    assert "note: the window was widened to whole minutes, 2026-03-09T00:00:00+00:00" in table.output
+    assert {row["since"] for row in rows} == {"2026-03-09T00:00:00Z"}

@@ -51,11 +51,29 @@ def test_the_scorecard_comes_in_an_envelope_with_both_windows(api: ReadApi, read
 
     end = SINCE + timedelta(days=7, minutes=1)
     assert status == 200
-    assert body["window"] == {"since": (end - timedelta(days=7)).isoformat(), "until": end.isoformat()}
+    assert body["window"] == {
+        "since": (end - timedelta(days=7)).isoformat(),
+        "until": end.isoformat(),
+        "widened": False,
+    }
     assert body["previous_window"]["until"] == body["window"]["since"]
     assert [row["customer_department"] for row in body["rows"]] == [None, "finance"]
     assert ScorecardRow.model_validate(body["rows"][1]).csat_avg == 4.0
     assert reader.calls == [("pair_sums", Window(end - timedelta(days=7), end), "it")]
+
+
+def test_bounds_off_a_whole_minute_are_answered_with_the_effective_whole_minutes(api: ReadApi) -> None:
+    status, body = api.handle(
+        "/api/v1/scorecard", {"since": "2026-03-09T00:00:30Z", "until": "2026-03-10T00:00:00Z"}
+    )
+
+    assert status == 200
+    assert body["window"] == {
+        "since": "2026-03-09T00:00:00+00:00",
+        "until": "2026-03-10T00:00:00+00:00",
+        "widened": True,
+    }
+    assert {row["since"] for row in body["rows"]} == {"2026-03-09T00:00:00Z"}
 
 
 def test_matrix_and_timeseries(api: ReadApi) -> None:

@@ -17,6 +17,7 @@ from stream_processors.scorecard.windows import (
     floor_to,
     parse_timestamp,
     resolve_window,
+    widened_note,
 )
 
 pytestmark = pytest.mark.unit
@@ -69,6 +70,19 @@ def test_since_and_until_give_the_window_and_its_predecessor() -> None:
 
     assert window == Window(datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
     assert window.previous() == Window(datetime(2026, 2, 23, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC))
+
+
+def test_bounds_off_a_whole_minute_are_widened_to_whole_minutes_and_say_so() -> None:
+    window = resolve_window(since="2026-12-01T14:46:04Z", until="2026-12-01T15:00:00.5Z", now=NOW)
+
+    # A minute counts when its start lies in the window: 14:46:04-14:46:59 is in, not dropped.
+    assert (window.since, window.until) == (
+        datetime(2026, 12, 1, 14, 46, tzinfo=UTC),
+        datetime(2026, 12, 1, 15, 1, tzinfo=UTC),
+    )
+    assert window.widened and "widened to whole minutes, 2026-12-01T14:46:00+00:00" in widened_note(window)
+    exact = resolve_window(since="2026-12-01T14:46:00Z", until="2026-12-01T15:00:00Z", now=NOW)
+    assert not exact.widened and widened_note(exact) == ""
 
 
 def test_since_alone_runs_until_now() -> None:
