@@ -23,10 +23,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from deptpulse.settings import Settings
 from schemas.directory import load_directory
+from stream_processors.actions.measuring import ClickHouseActions
 from stream_processors.agents import BatchHandler, EventsConsumer
 from stream_processors.core.backlog import past_first_response_target
 from stream_processors.deadletter import KafkaDeadLetterSender
-from stream_processors.metrics import BacklogGauge, BusinessGauges, Metrics, ServiceGauges, window_starts
+from stream_processors.metrics import (
+    ActionGauge,
+    BacklogGauge,
+    BusinessGauges,
+    Metrics,
+    ServiceGauges,
+    window_starts,
+)
 from stream_processors.reads import read_endpoints
 from stream_processors.scorecard.queries import ClickHouseAggregates
 from stream_processors.scorecard.read_api import register_faust_views
@@ -102,6 +110,7 @@ def create_app(
     gauges = BusinessGauges(metrics, pair_limit=pair_limit)
     backlog = BacklogGauge(metrics)
     services = ServiceGauges(metrics)
+    actions = ActionGauge(metrics)
     directory = load_directory(settings.directory_path)
 
     @app.task  # type: ignore[untyped-decorator]
@@ -170,6 +179,7 @@ def create_app(
             for window in starts:
                 services.update(window, by_service.get(window, []), gauges.pairs(window))
             backlog.update(past_first_response_target(await sink.unanswered_requests(), directory, now))
+            actions.update(await sink.call(ClickHouseActions(sink.sink.client).actions), now)
         except Exception as exc:  # ClickHouse down: keep the last values, try again next time
             log.warning("business gauges not refreshed: %s", exc)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Final
+from datetime import UTC, date, datetime, timedelta
+from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -67,6 +67,7 @@ class Metrics:
     service_sla_requests: Gauge
     service_sla_attainment: Gauge
     service_first_response_p90: Gauge
+    improvement_action_start: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -164,6 +165,11 @@ class Metrics:
                 names.SERVICE_FIRST_RESPONSE_P90,
                 "90th percentile of one service's first-response business time.",
                 _SERVICE,
+            ),
+            improvement_action_start=gauge(
+                names.IMPROVEMENT_ACTION_START,
+                "Start (midnight UTC of started_on) of an improvement action; service_category '*': every service.",
+                ("provider_department", names.SERVICE_LABEL, "title", "started_on"),
             ),
         )
 
@@ -294,6 +300,43 @@ class ServiceGauges:
                 _remove_child(gauge, labels)
             else:
                 gauge.labels(*labels).set(value)
+
+
+class RecordedAction(Protocol):
+    """What the action gauge reads of an ``action.recorded`` event as storage holds it."""
+
+    @property
+    def provider_department(self) -> str: ...
+    @property
+    def service_category(self) -> str | None: ...  # None: every service of the provider
+    @property
+    def title(self) -> str: ...
+    @property
+    def started_on(self) -> date: ...
+
+
+class ActionGauge:
+    """Publishes the improvement actions started within ``names.ACTION_EXPORT_DAYS`` days, one
+    series per provider, service, title and start day (two records of one action are one series)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.gauge = metrics.improvement_action_start
+        self._published: set[tuple[str, str, str, str]] = set()
+
+    def update(self, actions: Iterable[RecordedAction], now: datetime) -> None:
+        since = (now - timedelta(days=names.ACTION_EXPORT_DAYS)).date()
+        current: dict[tuple[str, str, str, str], float] = {}
+        for action in actions:
+            day = action.started_on
+            if day >= since:
+                service = action.service_category or names.ALL_SERVICES
+                labels = (action.provider_department, service, action.title, day.isoformat())
+                current[labels] = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+        for labels in self._published - set(current):
+            _remove_child(self.gauge, labels)
+        for labels, start in current.items():
+            self.gauge.labels(*labels).set(start)
+        self._published = set(current)
 
 
 def window_starts(now: datetime) -> dict[str, datetime]:

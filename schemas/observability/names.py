@@ -53,6 +53,13 @@ SERVICE_FIRST_RESPONSE_P90 = "deptpulse_service_first_response_p90_business_seco
 SERVICE_SATISFACTION_SHORTFALL = "deptpulse:service_satisfaction_shortfall"
 SERVICE_SLA_SHORTFALL = "deptpulse:service_sla_shortfall"
 
+# Improvement actions (action.recorded events) started within ACTION_EXPORT_DAYS, one series each:
+# {provider_department, service_category ("*": every service of the provider), title, started_on
+# (YYYY-MM-DD)}, valued at midnight UTC of started_on in seconds.
+IMPROVEMENT_ACTION_START = "deptpulse_improvement_action_start_timestamp_seconds"
+ALL_SERVICES = "*"
+ACTION_EXPORT_DAYS = 90
+
 # Dashboard panels that alerts send department heads to (rules.py names them, dashboards.py makes them).
 BY_SERVICE_PANEL = "By service"  # the scorecard dashboard's row and table
 SLA_BY_SERVICE_PANEL = "SLA attainment by service"  # the SLA dashboard's table

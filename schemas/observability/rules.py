@@ -76,6 +76,14 @@ class RuleOptions:
     sink_errors_per_15m: int = 3
     source_silence_seconds: int = 86400  # a ticketing source quiet for a day means a broken webhook
     source_silence_overrides: Mapping[str, int] = field(default_factory=_default_source_silence)
+    action_recent_days: int = 28  # satisfaction alerts name an improvement action started this recently
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.action_recent_days <= names.ACTION_EXPORT_DAYS:
+            raise ValueError(
+                f"action_recent_days {self.action_recent_days}: the worker exports the actions of the "
+                f"last {names.ACTION_EXPORT_DAYS} days only"
+            )
 
 
 # --- expressions -----------------------------------------------------------------------------------
@@ -227,6 +235,37 @@ def sla_by_service() -> Text:
             "主要是{service}：{count} 个请求中 {share} 达成 SLA。",
         ),
     )
+
+
+def improvement_action(days: int) -> Text:
+    """A sentence naming the newest improvement action started within ``days`` days on the alert's
+    provider, for every service or for a service that falls short in the alert's row (provider,
+    customer, window); nothing when there is none."""
+    action, seconds = names.IMPROVEMENT_ACTION_START, days * 86400
+    query = (
+        f"topk(1, ({action}{{{PROVIDER}=%q,{SERVICE}=%q}} > time() - {seconds}) "
+        f"or (({action}{{{PROVIDER}=%q}} > time() - {seconds}) and on ({SERVICE}) "
+        f"{names.SERVICE_SATISFACTION_SHORTFALL}{{{PROVIDER}=%q,{CUSTOMER}=%q,window=%q}}))"
+    )
+    args = (
+        f'$labels.provider_department "{names.ALL_SERVICES}" $labels.provider_department '
+        "$labels.provider_department $labels.customer_department $labels.window"
+    )
+    every = f'{{{{ if eq .Labels.{SERVICE} "{names.ALL_SERVICES}" }}}}'
+    effect = command("actions list", customer=False)
+    english = (
+        f" An improvement action on {every}every service{{{{ else }}}}{{{{ .Labels.{SERVICE} }}}}{{{{ end }}}} "
+        f"started on {{{{ .Labels.started_on }}}}: {{{{ .Labels.title }}}}; its effect: {effect}."
+    )
+    chinese = (
+        f"针对{every}所有服务{{{{ else }}}} {{{{ .Labels.{SERVICE} }}}} {{{{ end }}}}的改进措施已于 "
+        f"{{{{ .Labels.started_on }}}} 开始：{{{{ .Labels.title }}}}；其成效：{effect}。"
+    )
+
+    def newest(sentence: str) -> str:
+        return f'{{{{ with printf "{query}" {args} | query }}}}{{{{ range . }}}}{sentence}{{{{ end }}}}{{{{ end }}}}'
+
+    return newest(english), newest(chinese)
 
 
 def _dissatisfied_say() -> dict[str, str]:
@@ -582,12 +621,12 @@ def _satisfaction_alert(options: RuleOptions) -> _AlertSpec:
         description=(
             "{value:pct} of the {responses} answers from {customer} about {provider} over the last {window} "
             "were satisfied (4 or 5 of 5); the target is {target}. Even the upper end of the 95% "
-            "confidence interval ({upper}) is below the target, so this is not noise.{by_service} Every "
-            f"service: {{report}}, or the '{names.BY_SERVICE_PANEL}' table of the scorecard dashboard. What the "
+            "confidence interval ({upper}) is below the target, so this is not noise.{by_service}{action} "
+            f"Every service: {{report}}, or the '{names.BY_SERVICE_PANEL}' table of the scorecard dashboard. What the "
             "dissatisfied customers say: {themes} and {comments}.",
             "最近 {window} 内，来自{customer}的 {responses} 份关于 {provider} 的评价中有 {value:pct} 为满意"
             "（5 分制中 4 或 5 分）；目标为 {target}。95% 置信区间的上限（{upper}）也低于目标，"
-            f"因此这不是随机波动。{{by_service}}各服务的情况：{{report}}，或记分卡仪表盘的 '{names.BY_SERVICE_PANEL}' 表。"
+            f"因此这不是随机波动。{{by_service}}{{action}}各服务的情况：{{report}}，或记分卡仪表盘的 '{names.BY_SERVICE_PANEL}' 表。"
             "不满意的客户说了什么：{themes} 与 {comments}。",
         ),
         dashboard_uid=names.SCORECARD_UID,
@@ -597,6 +636,7 @@ def _satisfaction_alert(options: RuleOptions) -> _AlertSpec:
             "responses": row_value("deptpulse_csat_responses", "int"),
             "upper": row_value(names.SATISFIED_SHARE_UPPER_BOUND, "pct"),
             "by_service": satisfaction_by_service(),
+            "action": improvement_action(options.action_recent_days),
             "report": by_service_report(),
             **_dissatisfied_say(),
         },
@@ -626,10 +666,10 @@ def _csat_alert(options: RuleOptions) -> _AlertSpec:
         description=(
             "The {responses} answers from {customer} about {provider} over the last {window} average "
             "{value:2f} of 5; the target is {target}, and even the upper end of the 95% interval "
-            "({upper}) is below it.{by_service} A heads-up: the satisfied-share alert says whether the "
+            "({upper}) is below it.{by_service}{action} A heads-up: the satisfied-share alert says whether the "
             "share of satisfied answers dropped too. Every service: {report}.",
             "最近 {window} 内，来自{customer}的 {responses} 份关于 {provider} 的评价平均为 {value:2f} 分（满分 5 分）；"
-            "目标为 {target}，95% 置信区间的上限（{upper}）也低于目标。{by_service}"
+            "目标为 {target}，95% 置信区间的上限（{upper}）也低于目标。{by_service}{action}"
             "此为提示：满意比例告警会判断满意比例是否也下降。各服务的情况：{report}。",
         ),
         dashboard_uid=names.SCORECARD_UID,
@@ -639,6 +679,7 @@ def _csat_alert(options: RuleOptions) -> _AlertSpec:
             "responses": row_value("deptpulse_csat_responses", "int"),
             "upper": row_value(names.CSAT_AVERAGE_UPPER_BOUND, "2f"),
             "by_service": satisfaction_by_service(),
+            "action": improvement_action(options.action_recent_days),
             "report": by_service_report(),
         },
     )
@@ -677,18 +718,19 @@ def _falling_alert(options: RuleOptions) -> _AlertSpec:
             f"Responses are on time (SLA attainment {{sla}} over {sla_window}, target {{sla_target}}), "
             "but only {value:pct} of the {responses} answers from {customer} over the last {window} were "
             "satisfied: even the upper end of its 95% interval is below the target of {target} and "
-            f"below the range of the last {baseline} (lower bound {{baseline}}).{{by_service}} Speed is not "
+            f"below the range of the last {baseline} (lower bound {{baseline}}).{{by_service}}{{action}} Speed is not "
             "the problem: read what the dissatisfied customers say about answer quality, resolution and "
             "communication: {themes} and {comments}. Every service: {report}.",
             f"响应及时（最近 {sla_window} SLA 达成率 {{sla}}，目标 {{sla_target}}），但最近 {{window}} 内"
             "来自{customer}的 {responses} 份评价中只有 {value:pct} 为满意，其 95% 置信区间上限也低于目标 {target}，"
-            f"并低于最近 {baseline} 的区间下限 {{baseline}}。{{by_service}}问题不在速度：请阅读不满意的客户"
+            f"并低于最近 {baseline} 的区间下限 {{baseline}}。{{by_service}}{{action}}问题不在速度：请阅读不满意的客户"
             "关于答复质量、解决效果和沟通的意见：{themes} 与 {comments}。各服务的情况：{report}。",
         ),
         dashboard_uid=names.SCORECARD_UID,
         dashboard_window=True,
         snippets={
             "by_service": satisfaction_by_service(),
+            "action": improvement_action(options.action_recent_days),
             "report": by_service_report(),
             **_dissatisfied_say(),
             "sla": row_value("deptpulse_sla_attainment_ratio", "pct", sla_window),

@@ -1,16 +1,21 @@
-"""The reads behind the per-service gauges, against embedded ClickHouse (chdb)."""
+"""The reads behind the per-service and improvement-action gauges, against embedded ClickHouse (chdb)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from clickhouse_connect.driver.client import Client
+from prometheus_client import CollectorRegistry
 
+from schemas.events import parse_event
+from schemas.observability import names
+from stream_processors.actions.measuring import ClickHouseActions
 from stream_processors.core import BucketKey, MinuteAggregate
-from stream_processors.metrics import window_starts
+from stream_processors.metrics import ActionGauge, Metrics, window_starts
 from stream_processors.sinks.breakdowns import service_aggregates
-from stream_processors.sinks.clickhouse import ClickHouseSink, SinkBatch
+from stream_processors.sinks.clickhouse import ClickHouseSink, SinkBatch, raw_event_row
 from stream_processors.storage import migrate
 
 pytestmark = pytest.mark.integration
@@ -94,3 +99,44 @@ def test_service_aggregates_of_an_empty_table(clickhouse_client: Client) -> None
         "28d": [],
     }
     assert service_aggregates(clickhouse_client, {}) == {}
+
+
+def test_recorded_actions_become_action_gauges(clickhouse_client: Client) -> None:
+    migrate(clickhouse_client)
+    started = (NOW - timedelta(days=3)).date()
+    action = parse_event(
+        orjson.dumps(
+            {
+                "schema_version": 1,
+                "event_id": "action-1",
+                "event_type": "action.recorded",
+                "occurred_at": NOW.isoformat(),
+                "source": "deptpulse-cli",
+                "provider_department": "hr",
+                "service_category": "hr.recruiting",
+                "title": "Recruiting reorganised",
+                "started_on": started.isoformat(),
+            }
+        )
+    )
+    batch = SinkBatch("deptpulse.events")
+    # The same event at two offsets (published twice): one action.
+    batch.raw_events = [raw_event_row("deptpulse.events", 0, offset, action, NOW) for offset in (7, 8)]
+    ClickHouseSink(clickhouse_client).write_side_tables(batch)
+    registry = CollectorRegistry()
+    gauge = ActionGauge(Metrics.create(registry))
+
+    gauge.update(ClickHouseActions(clickhouse_client).actions(), NOW)
+
+    labels = {
+        "provider_department": "hr",
+        names.SERVICE_LABEL: "hr.recruiting",
+        "title": "Recruiting reorganised",
+        "started_on": started.isoformat(),
+    }
+    start = datetime(started.year, started.month, started.day, tzinfo=UTC).timestamp()
+    assert registry.get_sample_value(names.IMPROVEMENT_ACTION_START, labels) == start
+    series = [
+        s for family in registry.collect() for s in family.samples if s.name == names.IMPROVEMENT_ACTION_START
+    ]
+    assert len(series) == 1

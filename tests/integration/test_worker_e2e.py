@@ -355,6 +355,12 @@ def test_worker_counts_every_valid_event_once_and_dead_letters_exactly_the_bad_o
     run.start()
     wait_for_progress(run, ends, 1.0)
     metrics = scrape_until(run, 'deptpulse_csat_responses{customer_department="*",provider_department="it",window="7d"}')
+    # The same timer sets the per-service gauges just after: IT's answers of the week by service.
+    service_prefix = 'deptpulse_service_csat_responses{customer_department="*",provider_department="it",service_category='
+    deadline = time.monotonic() + 45
+    while not any(key.startswith(service_prefix) for key in metrics) and time.monotonic() < deadline:
+        time.sleep(1)
+        metrics = scrape_until(run, 'deptpulse_csat_responses{customer_department="*",provider_department="it",window="7d"}')
     opened_it = sum(c.get("requests_opened", 0) for (p, _), c in expected_totals(mix).items() if p == "it")
     # The read API the worker serves, and `deptpulse report` reading through it (chdb is held).
     url = f"http://127.0.0.1:{run.settings.worker_port}/api/v1/scorecard?provider=it&window=7d"
@@ -372,6 +378,8 @@ def test_worker_counts_every_valid_event_once_and_dead_letters_exactly_the_bad_o
     assert sum(v for k, v in metrics.items() if k.startswith("deptpulse_events_total{")) == len(mix.messages)
     csat_it = sum(c.get(f"csat_{k}", 0) for (p, _), c in expected_totals(mix).items() if p == "it" for k in range(1, 6))
     assert metrics['deptpulse_csat_responses{customer_department="*",provider_department="it",window="7d"}'] == csat_it
+    by_service = {k: v for k, v in metrics.items() if k.startswith(service_prefix) and k.endswith(',window="7d"}')}
+    assert by_service and sum(by_service.values()) == csat_it, by_service
     assert metrics['deptpulse_dead_letters_total{reason="late"}'] == PARTITIONS * 2
 
     got = {(row[0], row[1]): row[2:] for row in run.query(PAIR_QUERY)}

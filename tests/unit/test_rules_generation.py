@@ -295,3 +295,28 @@ def test_the_service_shortfall_recording_rules_join_the_policy_targets(directory
                 f"topk(1, {shortfall}{{provider_department=%q,customer_department=%q,window=%q}})"
                 in (by_name[name]["annotations"][key])
             ), (name, key)
+
+
+def test_satisfaction_alerts_name_a_recent_improvement_action(directory: Directory) -> None:
+    by_name = {
+        alert["alert"]: alert for alert in alerts(rule_files(directory, RuleOptions(action_recent_days=14)))
+    }
+    for name in (
+        "DeptpulseSatisfactionBelowTarget",
+        "DeptpulseCsatBelowTarget",
+        "DeptpulseSatisfactionFallingWhileSlaMet",
+    ):
+        for key in ("description", "description_zh"):
+            text = by_name[name]["annotations"][key]
+            assert (
+                f"{names.IMPROVEMENT_ACTION_START}{{provider_department=%q,service_category=%q}} > time() - 1209600"
+                in text
+            )
+            assert "`deptpulse actions list --provider {{ $labels.provider_department }}`" in text
+    assert (
+        names.IMPROVEMENT_ACTION_START
+        not in by_name["DeptpulseSlaAttainmentBelowTarget"]["annotations"]["description"]
+    )
+    # The worker exports the actions of the last ACTION_EXPORT_DAYS days: the alerts cannot look further.
+    with pytest.raises(ValueError, match="exports the actions of the last 90 days"):
+        RuleOptions(action_recent_days=names.ACTION_EXPORT_DAYS + 1)

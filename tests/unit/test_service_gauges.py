@@ -1,6 +1,10 @@
-"""The per-service gauges: where within a provider (and a pair) the answers and requests fall short."""
+"""The per-service gauges (where within a provider, and a pair, answers and requests fall short) and
+the improvement-action gauge (what the provider already does about it)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -8,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from schemas.observability import names
 from stream_processors.core import MinuteAggregate
 from stream_processors.core.histogram import bucket_value
-from stream_processors.metrics import BusinessGauges, Metrics, ServiceGauges, ServiceRow
+from stream_processors.metrics import ActionGauge, BusinessGauges, Metrics, ServiceGauges, ServiceRow
 
 pytestmark = pytest.mark.unit
 
@@ -98,3 +102,47 @@ def test_the_pairs_with_service_series_are_those_with_pair_series() -> None:
 
     assert business.pairs("7d") == {("hr", "*"), ("hr", "finance")}
     assert business.pairs("24h") == {("it", "*"), ("it", "hr")}
+
+
+@dataclass(frozen=True)
+class Action:
+    provider_department: str
+    service_category: str | None
+    title: str
+    started_on: date
+
+
+def test_recent_improvement_actions_are_published_with_their_start() -> None:
+    registry = CollectorRegistry()
+    gauge = ActionGauge(Metrics.create(registry))
+    now = datetime(2026, 3, 20, 9, 30, tzinfo=UTC)
+    recruiting = Action("hr", "hr.recruiting", "Recruiting reorganised", date(2026, 3, 1))
+    actions = [
+        recruiting,
+        recruiting,  # recorded twice: one series
+        Action("it", None, "Service desk hours extended", date(2025, 12, 20)),  # 90 days ago: kept
+        Action("it", None, "Old reorganisation", date(2025, 12, 19)),  # 91 days ago: not exported
+    ]
+
+    gauge.update(actions, now)
+
+    def start(provider: str, service: str, title: str, started_on: str) -> float | None:
+        labels = {
+            "provider_department": provider,
+            names.SERVICE_LABEL: service,
+            "title": title,
+            "started_on": started_on,
+        }
+        return registry.get_sample_value(names.IMPROVEMENT_ACTION_START, labels)
+
+    assert (
+        start("hr", "hr.recruiting", "Recruiting reorganised", "2026-03-01")
+        == datetime(2026, 3, 1, tzinfo=UTC).timestamp()
+    )
+    # An action for the whole provider is service "*".
+    assert start("it", names.ALL_SERVICES, "Service desk hours extended", "2025-12-20") is not None
+    assert start("it", names.ALL_SERVICES, "Old reorganisation", "2025-12-19") is None
+
+    gauge.update(actions, datetime(2026, 3, 21, tzinfo=UTC))  # the next day: 2025-12-20 aged out
+    assert start("it", names.ALL_SERVICES, "Service desk hours extended", "2025-12-20") is None
+    assert start("hr", "hr.recruiting", "Recruiting reorganised", "2026-03-01") is not None
