@@ -261,6 +261,19 @@ def wilson_lower_bound(successes: int, total: int, z: float = Z_95) -> float | N
     return max(0.0, (centre - spread) / (1 + z2 / total))
 
 
+def wilson_upper_bound(successes: int, total: int, z: float = Z_95) -> float | None:
+    """Upper bound of the Wilson score interval for a proportion; None when total is 0."""
+    if total <= 0:
+        return None
+    if successes >= total:  # exactly 1, not 1 minus a rounding error
+        return 1.0
+    p = successes / total
+    z2 = z * z
+    centre = p + z2 / (2 * total)
+    spread = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total))
+    return min(1.0, (centre + spread) / (1 + z2 / total))
+
+
 def nps_with_margin(
     promoters: int, passives: int, detractors: int, z: float = Z_95
 ) -> tuple[float, float] | None:

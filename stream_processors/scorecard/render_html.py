@@ -21,15 +21,12 @@ from stream_processors.actions.render import action_markers, render_actions_html
 from stream_processors.comments.reading import ThemesAnswer
 from stream_processors.scorecard import formatting as fmt
 from stream_processors.scorecard.questions import QuestionRow
-from stream_processors.scorecard.rows import ScorecardRow, Timeseries, weakest
+from stream_processors.scorecard.rows import ScorecardRow, Timeseries, figure_evidence, weakest
 from stream_processors.scorecard.service import display_name, policy_of, service_name
 from stream_processors.scorecard.windows import Window, widened_note
 from stream_processors.surveys.campaigns import CampaignRow
 from stream_processors.surveys.render import render_campaign_html
 
-RED: Final = (0xE0, 0x6C, 0x5C)
-YELLOW: Final = (0xF6, 0xDD, 0x85)
-GREEN: Final = (0x62, 0xB5, 0x7A)
 EMPTY: Final = "#eef0f3"
 INK: Final = "#1d2330"
 MUTED: Final = "#6b7385"
@@ -51,6 +48,7 @@ h2 { font-size: 17px; margin: 28px 0 10px; }
 .card { background: #fff; border-radius: 10px; padding: 12px 14px; border-top: 4px solid #c5cad3;
   box-shadow: 0 1px 2px rgba(20, 30, 50, .08); }
 .card.good { border-top-color: #3f9d5b; } .card.bad { border-top-color: #d2503f; }
+.card.unclear { border-top-color: #e0b43c; }
 .card .label { color: #6b7385; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
 .card .value { font-size: 26px; font-weight: 650; margin: 2px 0; }
 .card .sub { color: #6b7385; font-size: 12px; }
@@ -118,17 +116,6 @@ def _name(directory: Directory, department: str) -> str:
     found = directory.department(department)
     lang = "zh-Hans" if found.locale == "zh" else "en"
     return f'<span lang="{lang}">{escape(found.name)}</span>'
-
-
-def _blend(value: float, bad: float, mid: float, good: float) -> str:
-    """A red - yellow - green colour for ``value`` on a scale from ``bad`` through ``mid`` to ``good``."""
-    if value <= mid:
-        low, high, t = RED, YELLOW, (value - bad) / (mid - bad) if mid > bad else 1.0
-    else:
-        low, high, t = YELLOW, GREEN, (value - mid) / (good - mid) if good > mid else 1.0
-    t = min(1.0, max(0.0, t))
-    r, g, b = (round(a + (z - a) * t) for a, z in zip(low, high, strict=True))
-    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def _nice_ceiling(value: float) -> float:
@@ -333,7 +320,7 @@ def heatmap(
     report: HtmlReport,
     title: str,
     figure: Callable[[ScorecardRow], tuple[float | None, int, bool]],
-    colour: Callable[[float, AlertPolicy], str],
+    colour: Callable[[ScorecardRow, AlertPolicy], str],
     label: Callable[[float], str],
 ) -> str:
     """Providers (rows) x customers (columns) as an SVG grid; the report's provider outlined."""
@@ -377,7 +364,7 @@ def heatmap(
                 if short or value is None:
                     fill, text, sub = "url(#hatch)", "", f"n={count}"
                 else:
-                    fill, text, sub = colour(value, policy), label(value), f"n={count}"
+                    fill, text, sub = colour(row, policy), label(value), f"n={count}"
             tip = f"{display_name(directory, provider)} → {display_name(directory, customer)}"
             parts.append(
                 f"<g><title>{escape(tip)}: {escape(text or 'not enough samples')} {escape(sub)}</title>"
@@ -404,21 +391,27 @@ def heatmap(
     return "".join(parts)
 
 
+EVIDENCE_FILL: Final = {"below": "#e06c5c", "above": "#62b57a", "unclear": "#f6dd85", "none": EMPTY}
+
+
+def _evidence_fill(name: str) -> Callable[[ScorecardRow, AlertPolicy], str]:
+    """A cell's colour from the evidence of its figure against the target (the alerts' rule)."""
+    return lambda row, policy: EVIDENCE_FILL[figure_evidence(row, policy)[name]]
+
+
 def _matrices(report: HtmlReport) -> str:
     csat = heatmap(
         report,
         "CSAT average by provider and customer",
         lambda row: (row.csat_avg, row.csat_count, row.csat_insufficient),
-        lambda value, policy: _blend(value, policy.csat_target - 1.0, policy.csat_target, 4.7),
+        _evidence_fill("csat_avg"),
         lambda value: f"{value:.2f}",
     )
     sla = heatmap(
         report,
         "SLA attainment by provider and customer",
         lambda row: (row.sla_attainment, row.sla_met + row.sla_breached, row.sla_insufficient),
-        lambda value, policy: _blend(
-            value, policy.sla_attainment_target - 0.15, policy.sla_attainment_target, 0.995
-        ),
+        _evidence_fill("sla_attainment"),
         lambda value: f"{100 * value:.0f} %",
     )
     return (
@@ -456,9 +449,16 @@ def _short_value(count: int, minimum: int) -> tuple[str, str]:
     return f'<span class="short">n={count}, too few</span>', f"figure shown from {minimum} answers"
 
 
+_CARD_STATUS: Final = {"below": "bad", "above": "good", "unclear": "unclear", "none": ""}
+
+
 def _cards(row: ScorecardRow, policy: AlertPolicy) -> str:
-    def status(value: float | None, target: float) -> str:
-        return "" if value is None else "good" if value >= target else "bad"
+    # Red only when even the upper end of the 95 % interval is below target (as the alerts), green
+    # when the lower end reaches it, neutral while the interval straddles it.
+    seen = figure_evidence(row, policy)
+
+    def status(name: str) -> str:
+        return _CARD_STATUS[seen[name]]
 
     cards = [
         _card(
@@ -479,16 +479,17 @@ def _cards(row: ScorecardRow, policy: AlertPolicy) -> str:
                 fmt.score(row.csat_avg),
                 f"{row.csat_count} answers · target {policy.csat_target:.1f}",
                 _trend(row.csat_avg_change, "score"),
-                status(row.csat_avg, policy.csat_target),
+                status("csat_avg"),
             )
         )
         cards.append(
             _card(
                 "Satisfied (4-5)",
                 fmt.share(row.csat_satisfied_share),
-                f"≥ {fmt.share(row.csat_satisfied_share_lower95)} (95 % lower bound)",
+                f"95 %: {fmt.share(row.csat_satisfied_share_lower95)} – "
+                f"{fmt.share(row.csat_satisfied_share_upper95)} · target {fmt.share(policy.satisfied_share_target)}",
                 _trend(row.csat_satisfied_share_change, "share"),
-                status(row.csat_satisfied_share_lower95, policy.satisfied_share_target),
+                status("satisfied_share"),
             )
         )
     sla_count = row.sla_met + row.sla_breached
@@ -502,7 +503,7 @@ def _cards(row: ScorecardRow, policy: AlertPolicy) -> str:
                 fmt.share(row.sla_attainment),
                 f"{row.sla_met} of {sla_count} met · target {fmt.share(policy.sla_attainment_target)}",
                 _trend(row.sla_attainment_change, "share"),
-                status(row.sla_attainment, policy.sla_attainment_target),
+                status("sla_attainment"),
             )
         )
     cards.append(
@@ -523,7 +524,7 @@ def _cards(row: ScorecardRow, policy: AlertPolicy) -> str:
                 escape(fmt.nps(row.nps, None)),
                 f"± {row.nps_margin95 or 0:.0f} (95 %) · {row.nps_count} answers",
                 _trend(row.nps_change, "nps"),
-                status(row.nps, policy.nps_target),
+                status("nps"),
             )
         )
     return f'<div class="cards">{"".join(cards)}</div>'

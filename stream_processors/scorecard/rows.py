@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Final
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from schemas.directory import AlertPolicy
 from stream_processors.core import MinuteAggregate, summarize
+from stream_processors.core.aggregates import csat_average_margin, wilson_lower_bound, wilson_upper_bound
 
 
 class _Model(BaseModel):
@@ -55,11 +56,15 @@ class ScorecardRow(_Model):
     sla_met: int
     sla_breached: int
     sla_attainment: float | None  # 0..1; null when insufficient
+    sla_attainment_lower95: float | None  # Wilson score 95 % interval of the attainment
+    sla_attainment_upper95: float | None
     sla_insufficient: bool
     csat_count: int
     csat_avg: float | None  # 1..5
+    csat_avg_margin95: float | None  # half-width of the 95 % interval of the average
     csat_satisfied_share: float | None  # share of 4 and 5 answers, 0..1
     csat_satisfied_share_lower95: float | None  # Wilson score 95 % lower bound
+    csat_satisfied_share_upper95: float | None  # and upper bound
     csat_insufficient: bool
     nps_count: int
     nps: float | None  # -100..100
@@ -155,11 +160,17 @@ def scorecard_row(
         sla_met=current.sla_met,
         sla_breached=current.sla_breached,
         sla_attainment=sla_attainment,
+        sla_attainment_lower95=_unless(sla_short, wilson_lower_bound(current.sla_met, this.sla_count)),
+        sla_attainment_upper95=_unless(sla_short, wilson_upper_bound(current.sla_met, this.sla_count)),
         sla_insufficient=sla_short,
         csat_count=this.csat_count,
         csat_avg=csat_avg,
+        csat_avg_margin95=_unless(csat_short, csat_average_margin(current)),
         csat_satisfied_share=satisfied,
         csat_satisfied_share_lower95=_unless(csat_short, this.satisfied_share_lower95),
+        csat_satisfied_share_upper95=_unless(
+            csat_short, wilson_upper_bound(current.csat_4 + current.csat_5, this.csat_count)
+        ),
         csat_insufficient=csat_short,
         nps_count=this.nps_count,
         nps=nps,
@@ -215,3 +226,39 @@ def weakest(rows: Sequence[ScorecardRow], policy: AlertPolicy) -> ScorecardRow |
     """The row with the largest :func:`shortfall`; None when no row falls short."""
     ranked = max(rows, key=lambda row: shortfall(row, policy), default=None)
     return ranked if ranked is not None and shortfall(ranked, policy) > 0 else None
+
+
+Evidence = Literal["below", "above", "unclear", "none"]
+
+
+def evidence(low: float | None, high: float | None, target: float) -> Evidence:
+    """What a figure's 95 % interval says against its target, the rule the alerts follow: "below"
+    only when even the upper end is below it, "above" when the lower end reaches it, "unclear" when
+    the interval straddles it, "none" without a figure (too few samples)."""
+    if low is None or high is None:
+        return "none"
+    if high < target:
+        return "below"
+    if low >= target:
+        return "above"
+    return "unclear"
+
+
+def _around(value: float | None, margin: float | None) -> tuple[float | None, float | None]:
+    if value is None or margin is None:
+        return None, None
+    return value - margin, value + margin
+
+
+def figure_evidence(row: ScorecardRow, policy: AlertPolicy) -> dict[str, Evidence]:
+    """The evidence of each figure with a target: csat_avg, satisfied_share, sla_attainment, nps."""
+    return {
+        "csat_avg": evidence(*_around(row.csat_avg, row.csat_avg_margin95), policy.csat_target),
+        "satisfied_share": evidence(
+            row.csat_satisfied_share_lower95, row.csat_satisfied_share_upper95, policy.satisfied_share_target
+        ),
+        "sla_attainment": evidence(
+            row.sla_attainment_lower95, row.sla_attainment_upper95, policy.sla_attainment_target
+        ),
+        "nps": evidence(*_around(row.nps, row.nps_margin95), policy.nps_target),
+    }

@@ -11,7 +11,14 @@ from schemas.directory import AlertPolicy
 from stream_processors.core import MinuteAggregate, MinuteAggregator
 from stream_processors.core import histogram as hist
 from stream_processors.core.aggregates import Sample, SampleKind, nps_with_margin, wilson_lower_bound
-from stream_processors.scorecard.rows import ROW_FIELDS, ScorecardRow, scorecard_row, timeseries_point
+from stream_processors.scorecard.rows import (
+    ROW_FIELDS,
+    ScorecardRow,
+    evidence,
+    figure_evidence,
+    scorecard_row,
+    timeseries_point,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -163,11 +170,15 @@ def test_the_json_row_keeps_its_documented_fields_in_order() -> None:
         "sla_met",
         "sla_breached",
         "sla_attainment",
+        "sla_attainment_lower95",
+        "sla_attainment_upper95",
         "sla_insufficient",
         "csat_count",
         "csat_avg",
+        "csat_avg_margin95",
         "csat_satisfied_share",
         "csat_satisfied_share_lower95",
+        "csat_satisfied_share_upper95",
         "csat_insufficient",
         "nps_count",
         "nps",
@@ -201,3 +212,26 @@ def test_retracted_histogram_counts_do_not_change_the_figures() -> None:
 
     assert result.first_response_count == 1
     assert result.first_response_p90_s == hist.quantile(hist.from_samples([100.0]), 0.9)
+
+
+@pytest.mark.parametrize(
+    ("satisfied", "answers", "expected"),
+    [
+        (10, 10, "unclear"),  # 100 % of 10: the interval (72 %-100 %) straddles 80 %: not red
+        (7, 10, "unclear"),  # 70 % of 10: the true share could be 89 %
+        (20, 80, "below"),  # 25 % of 80: even the upper end (36 %) is below 80 %
+        (190, 200, "above"),  # 95 % of 200: even the lower end (91 %) reaches 80 %
+    ],
+)
+def test_a_figure_is_red_only_on_evidence_below_target(satisfied: int, answers: int, expected: str) -> None:
+    current = aggregate(csat={5: satisfied, 1: answers - satisfied})
+    result = row(current)
+
+    assert figure_evidence(result, POLICY)["satisfied_share"] == expected
+    assert result.csat_satisfied_share_lower95 is not None and result.csat_satisfied_share_upper95 is not None
+    assert result.csat_satisfied_share_lower95 <= result.csat_satisfied_share <= result.csat_satisfied_share_upper95
+
+
+def test_evidence_needs_a_figure() -> None:
+    assert evidence(None, None, 0.8) == "none"
+    assert evidence(0.5, 0.79, 0.8) == "below" and evidence(0.8, 0.9, 0.8) == "above"
