@@ -36,7 +36,7 @@ from clickhouse_connect.driver.client import Client
 from stream_processors.core import AGGREGATE_COLUMNS, MinuteAggregate
 from stream_processors.core.aggregates import merge_into
 from stream_processors.scorecard.questions import QuestionCounts, read_question_counts
-from stream_processors.scorecard.windows import DAY, HOUR, Window, ceil_to, floor_to
+from stream_processors.scorecard.windows import DAY, HOUR, Window, ceil_to, floor_to, query_parameters
 
 Tier = Literal["minute", "hour", "day"]
 TIERS: Final[tuple[Tier, ...]] = ("minute", "hour", "day")
@@ -314,16 +314,8 @@ class ClickHouseAggregates:
     @staticmethod
     def service_sums_query(window: Window, provider: str | None = None, customer: str | None = None) -> Query:
         """The query of :meth:`service_sums`: both windows, grouped by provider and service."""
-        parameters: dict[str, Any] = {
-            "since": window.since,
-            "previous_since": window.previous().since,
-            "until": window.until,
-        }
-        if provider is not None:
-            parameters["provider"] = provider
-        if customer is not None:
-            parameters["customer"] = customer
-        return Query(SERVICE_SUMS_SQL[(provider is not None, customer is not None)], parameters)
+        sql = SERVICE_SUMS_SQL[(provider is not None, customer is not None)]
+        return Query(sql, query_parameters(window, provider, customer))
 
     def question_counts(
         self, window: Window, provider: str | None = None, customer: str | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ConfigDict
@@ -20,7 +20,7 @@ from scipy import stats
 
 from schemas.directory import AlertPolicy
 from stream_processors.core import MinuteAggregate, summarize
-from stream_processors.scorecard.windows import Window
+from stream_processors.scorecard.windows import Window, query_parameters
 
 SCORES: Final = range(11)
 
@@ -89,15 +89,7 @@ def read_question_counts(
     client: Client, window: Window, provider: str | None = None, customer: str | None = None
 ) -> QuestionCounts:
     """The answers of ``survey.answered`` events by question and score, both windows."""
-    parameters: dict[str, Any] = {
-        "since": window.since,
-        "previous_since": window.previous().since,
-        "until": window.until,
-    }
-    if provider is not None:
-        parameters["provider"] = provider
-    if customer is not None:
-        parameters["customer"] = customer
+    parameters = query_parameters(window, provider, customer)
     sql = QUESTION_SQL[(provider is not None, customer is not None)]
     counts = QuestionCounts({}, {}, {})
     for row in client.query(sql, parameters=parameters).named_results():

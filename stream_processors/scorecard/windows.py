@@ -158,3 +158,18 @@ def widened_note(window: Window) -> str:
         f"the window was widened to whole minutes, {window.since.isoformat()} to {window.until.isoformat()}: "
         "data is kept per minute"
     )
+
+
+def query_parameters(window: Window, provider: str | None = None, customer: str | None = None) -> dict[str, object]:
+    """Server-side parameters of a query over ``window`` and the window before it, with the optional
+    provider and customer filters (only those given: the SQL text includes their fragments)."""
+    parameters: dict[str, object] = {
+        "since": window.since,
+        "previous_since": window.previous().since,
+        "until": window.until,
+    }
+    if provider is not None:
+        parameters["provider"] = provider
+    if customer is not None:
+        parameters["customer"] = customer
+    return parameters

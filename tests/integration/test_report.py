@@ -15,16 +15,13 @@ import csv
 import io
 import json
 import math
-import threading
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
@@ -48,6 +45,7 @@ from stream_processors.scorecard.service import ScorecardService
 from stream_processors.scorecard.windows import Window
 from stream_processors.sinks.clickhouse import BUCKET_COLUMNS
 from tests.integration.conftest import free_ports
+from tests.read_api_server import serving
 
 pytestmark = pytest.mark.integration
 
@@ -446,30 +444,10 @@ def read_api_port(
         endpoints=read_endpoints(client, directory, simulated[0]),
     )
     served: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            served.append(parts.path)
-            status, body = api.handle(parts.path, parse_qs(parts.query, keep_blank_values=True))
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep the test output quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield server.server_address[1], served
+        with serving(api, served) as port:
+            yield port, served
     finally:
-        server.shutdown()
-        server.server_close()
         client.close()
 
 
