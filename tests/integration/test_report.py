@@ -499,6 +499,7 @@ def test_the_read_api_answers_a_timeseries_that_adds_up_to_the_window(
     assert sum(p["csat_count"] for p in series["points"]) == overall["csat_count"]
     assert sum(p["sla_met"] for p in series["points"]) == overall["sla_met"]
     assert scorecard["previous_window"] == {
+        "widened": False,
         "since": (SINCE - timedelta(days=2)).isoformat(),
         "until": SINCE.isoformat(),
     }
