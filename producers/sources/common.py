@@ -169,8 +169,27 @@ def attributes(values: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+MAX_COMMENT: Final = 4096  # characters, the contract's limit
+TRUNCATED_MARK: Final = "… [truncated]"
+
+
+def fit_comment(comment: Any) -> Any:
+    """A vendor's free text as the contract takes it: blank -> None, longer than the contract's
+    limit -> cut with a visible mark. A 100 kB comment must not cost the CSAT score it came with."""
+    if not isinstance(comment, str):
+        return comment
+    if not comment.strip():
+        return None
+    if len(comment) > MAX_COMMENT:
+        return comment[: MAX_COMMENT - len(TRUNCATED_MARK)] + TRUNCATED_MARK
+    return comment
+
+
 def make_event(**fields: Any) -> Event:
-    """Validate one event against the contract; a violation becomes an AdapterError naming the field."""
+    """Validate one event against the contract; a violation becomes an AdapterError naming the field.
+    Comments are fitted to the contract first (:func:`fit_comment`)."""
+    if "comment" in fields:
+        fields["comment"] = fit_comment(fields["comment"])
     try:
         return validate_event({"schema_version": 1, **fields})
     except InvalidEvent as exc:

@@ -189,3 +189,24 @@ def test_missing_event_time_is_named() -> None:
     del payload["time"]
     with pytest.raises(AdapterError, match=r"^missing field 'time'$"):
         zendesk.adapt(payload, DIRECTORY)
+
+
+@pytest.mark.parametrize(
+    ("comment", "kept"),
+    [
+        ("  \n ", None),  # blank: no comment
+        ("招聘太慢 " * 25_000, "cut"),  # 100 kB: cut with a visible mark, the rating kept
+        ("<b>fine</b> 👍", "<b>fine</b> 👍"),  # text is data: kept as written (renderers escape)
+    ],
+)
+def test_a_rating_keeps_its_score_whatever_its_comment(comment: str, kept: str | None) -> None:
+    payload = load("satisfaction_rating_bad.json")
+    payload["satisfaction_rating"]["comment"] = comment
+
+    [event] = adapt(payload)
+
+    assert event["csat"] == 1
+    if kept == "cut":
+        assert len(event["comment"]) == 4096 and event["comment"].endswith("… [truncated]")
+    else:
+        assert event.get("comment") == kept
