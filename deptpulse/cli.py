@@ -294,7 +294,7 @@ _PROGRESS_MIN_BYTES = 4 << 20  # files below this are done before a bar would he
     "--duration", default="60", show_default=True, help="Seconds of event time, or e.g. 10m, 2h, 30d."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same events.")
-@click.option("--scenario", default="steady", show_default=True, help="steady | it-degradation.")
+@click.option("--scenario", default="steady", show_default=True, help="steady | it-degradation | hr-recruiting (use --rate 0.0045 --duration 91d for its quarter).")
 @click.option(
     "--start",
     default=None,
