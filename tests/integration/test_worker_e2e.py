@@ -130,8 +130,12 @@ def generate(seed: int, requests: int, start: datetime) -> Mix:
 
     # The bad ones, each once, appended at the end so every partition's watermark is well ahead.
     pair = PAIRS[0]
-    send(body("request.responded", f"ORPHAN-{seed}", start + timedelta(minutes=1), pair), f"ORPHAN-{seed}", "orphan")
-    mix.messages.insert(len(mix.messages) // 4, mix.messages.pop())  # early: its horizon passes later
+    # A reply whose open never comes, first of all (no watermark yet: not late). It waits while it is
+    # within the 48 h grace period of its partition's watermark, i.e. until the traffic passes
+    # start + 2 h, and is then dead-lettered.
+    orphan_at = start - timedelta(hours=46)
+    send(body("request.responded", f"ORPHAN-{seed}", orphan_at, pair), f"ORPHAN-{seed}", "orphan")
+    mix.messages.insert(0, mix.messages.pop())
     for index in range(PARTITIONS * 2):
         late_id = f"LATE-{seed}-{index}"
         send(body("request.opened", late_id, start - timedelta(days=3), pair), late_id, "late")
@@ -404,6 +408,8 @@ def test_worker_counts_every_valid_event_once_and_dead_letters_exactly_the_bad_o
     by_value = {m.value: m.bad_reason for m in bad}
     for headers, value in letters:
         assert headers["source.topic"] == run.settings.events_topic
+        if headers["reason"] == "orphan":
+            assert headers["detail"] == "orphan: no open within the grace period"
         if headers["value"] == "original":
             assert by_value[value] == headers["reason"]
         else:  # the orphan, held since an earlier batch: its canonical JSON

@@ -1,5 +1,5 @@
 """PartitionProcessor laws: arrival order, batch boundaries, duplicates and rebuilds do not change
-what is counted (within the grace period and the orphan horizon)."""
+what is counted (within the grace period)."""
 
 from __future__ import annotations
 
@@ -33,23 +33,27 @@ OFFERINGS = [
 KINDS = ["request.responded", "request.status_changed", "request.resolved", "request.reopened",
          "request.closed", "feedback.submitted"]
 STATUSES = ["waiting_on_customer", "in_progress", "escalated"]
-# Events span under 40 h, inside the 48 h grace; held events never expire here.
-PATIENT = ProcessorConfig(orphan_horizon=timedelta(days=3))
+# partitions(): events span under 40 h, inside the 48 h grace; held events never expire there.
+PATIENT = ProcessorConfig()
 
 
 @st.composite
-def request_events(draw: st.DrawFn, request_id: str, base: datetime) -> list[Event]:
+def request_events(
+    draw: st.DrawFn, request_id: str, base: datetime, spread: timedelta = timedelta(hours=12), skew_s: int = 600
+) -> list[Event]:
+    """A request opened within ``spread`` of ``base``; its other events up to ``skew_s`` before the
+    open (a source's clock) and up to 26 h after it."""
     provider, service, priority = draw(st.sampled_from(OFFERINGS))
     customer = draw(st.sampled_from(["hr", "finance", "legal"]))
     common = {"provider": provider, "customer": customer, "service": service, "priority": priority}
-    opened = base + timedelta(minutes=draw(st.integers(0, 12 * 60)))
+    opened = base + timedelta(minutes=draw(st.integers(0, int(spread.total_seconds()) // 60)))
     events = [make_event("request.opened", opened, request_id, event_id=f"{request_id}-open", **common)]
     if draw(st.integers(0, 9)) == 0:  # a source that sent the open twice
         again = opened + timedelta(minutes=draw(st.integers(-30, 30)))
         events.append(make_event("request.opened", again, request_id, event_id=f"{request_id}-open2", **common))
     for index in range(draw(st.integers(0, 8))):
         kind = draw(st.sampled_from(KINDS))
-        at = opened + timedelta(seconds=draw(st.integers(-600, 26 * 3600)))
+        at = opened + timedelta(seconds=draw(st.integers(-skew_s, 26 * 3600)))
         fields: dict[str, object] = {}
         if kind == "request.status_changed":
             fields["status"] = draw(st.sampled_from(STATUSES))
@@ -134,7 +138,6 @@ def test_duplicates_never_change_totals(data: st.DataObject) -> None:
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_rebuild_of_a_prefix_then_the_suffix_equals_the_uninterrupted_run(data: st.DataObject) -> None:
-    # Default config: events wait only an hour for their open, so held and expired orphans are in play.
     events = data.draw(st.permutations(data.draw(partitions())))
     events += data.draw(st.lists(st.sampled_from(events), max_size=3))  # and duplicates
     split = data.draw(st.integers(0, len(events)))
@@ -151,3 +154,75 @@ def test_rebuild_of_a_prefix_then_the_suffix_equals_the_uninterrupted_run(data: 
     assert restarted.process_batch(suffix, NOW) == expected
     assert restarted.state_size() == uninterrupted.state_size()
     assert restarted.watermark == uninterrupted.watermark
+
+
+# --- delivery orders that hold events for days ---------------------------------------------------
+
+GRACE = ProcessorConfig().grace
+
+
+@st.composite
+def sparse_partitions(draw: st.DrawFn) -> list[Event]:
+    """Requests opened over five days (twice the grace period), in creation order. Their events
+    are dated at or after their open, as a source with one clock dates them: an event dated before
+    its open is held on its own date (see PartitionProcessor._hold)."""
+    base = draw(st.sampled_from(BASES))
+    events: list[Event] = []
+    for number in range(draw(st.integers(1, 6))):
+        events.extend(draw(request_events(f"r{number}", base, spread=timedelta(days=5), skew_s=0)))
+    for number in range(draw(st.integers(0, 4))):
+        at = base + timedelta(minutes=draw(st.integers(0, 6 * 24 * 60)))
+        events.append(make_event("survey.answered", at, event_id=f"s{number}", service=None,
+                                 score=draw(st.integers(0, 10))))
+    return events
+
+
+@st.composite
+def within_grace(draw: st.DrawFn, events: list[Event]) -> list[Event]:
+    """Any delivery order in which no event is more than the grace period older than the running
+    watermark when it arrives: each next event is any one of those the choice leaves no other
+    remaining event late for (dated at most grace after the oldest remaining one)."""
+    remaining = list(events)
+    delivered: list[Event] = []
+    while remaining:
+        oldest = min(event.occurred_at for event in remaining)
+        eligible = [event for event in remaining if event.occurred_at <= oldest + GRACE]
+        chosen = eligible[draw(st.integers(0, len(eligible) - 1))]
+        remaining.remove(chosen)
+        delivered.append(chosen)
+    return delivered
+
+
+def in_event_time(events: list[Event]) -> list[Event]:
+    return sorted(events, key=lambda event: event.occurred_at)  # stable: an open before its same-instant events
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_any_delivery_order_within_the_grace_period_counts_as_in_order(data: st.DataObject) -> None:
+    events = data.draw(sparse_partitions())
+    delivered = data.draw(within_grace(events))
+    results = in_batches(delivered, data.draw(CUTS), PartitionProcessor(example_directory()))
+    expected = [PartitionProcessor(example_directory()).process_batch(numbered(in_event_time(events)), NOW)]
+    assert all(result.dead_letters == [] and result.late == 0 for result in results)
+    assert totals(results) == totals(expected)
+    assert final_facts(results) == final_facts(expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_held_events_survive_a_rebuild_in_any_delivery_order_within_the_grace_period(data: st.DataObject) -> None:
+    events = data.draw(sparse_partitions())
+    delivered = numbered(data.draw(within_grace(events)))
+    split = data.draw(st.integers(0, len(delivered)))
+
+    before_crash = PartitionProcessor(example_directory()).process_batch(delivered[:split], NOW)
+    restarted = PartitionProcessor(example_directory())
+    restarted.rebuild(before_crash.applied_events)
+    after = restarted.process_batch(delivered[split:], NOW)
+
+    expected = [PartitionProcessor(example_directory()).process_batch(numbered(in_event_time(events)), NOW)]
+    assert before_crash.dead_letters == after.dead_letters == []
+    assert restarted.state_size().held_events == 0
+    assert totals([before_crash, after]) == totals(expected)
+    assert final_facts([before_crash, after]) == final_facts(expected)

@@ -16,7 +16,13 @@ from schemas.directory import load_directory
 from stream_processors.agents import BatchHandler
 from stream_processors.deadletter import DeadLetterRecord, read_dead_letter
 from stream_processors.metrics import Metrics
-from stream_processors.sinks.clickhouse import COMMENT_COLUMNS, Abandoned, SinkBatch, payload_without_comment
+from stream_processors.sinks.clickhouse import (
+    COMMENT_COLUMNS,
+    RAW_EVENT_COLUMNS,
+    Abandoned,
+    SinkBatch,
+    payload_without_comment,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -231,6 +237,26 @@ def test_after_a_restart_messages_up_to_the_applied_offset_are_skipped_and_state
     # the open, replayed from raw_events, is remembered: sending it again is a duplicate
     asyncio.run(handler.handle({2: [rec(4, bodies[0])]}))
     assert registry.get_sample_value("deptpulse_duplicate_events_total") == 1
+
+
+def test_a_reply_waiting_for_its_open_survives_a_restart_through_raw_events() -> None:
+    # The reply overtook its open: it is held, and stored in raw_events like every accepted event.
+    handler, sink, dead_letters, _ = make_handler()
+    asyncio.run(handler.assign([0]))
+    asyncio.run(handler.handle({0: [rec(0, event("request.responded", "R1", 10))]}))
+    [stored] = [dict(zip(RAW_EVENT_COLUMNS, row, strict=True)) for row in sink.batches[0].raw_events]
+    assert dead_letters.sent == [] and sink.batches[0].facts == []
+
+    # Restarted: the new owner rebuilds from raw_events; then the open arrives.
+    sink = FakeSink(applied={0: 0}, payloads=[(stored["sink_offset"], stored["payload"])])
+    restarted, sink, dead_letters, _ = make_handler(sink)
+    asyncio.run(restarted.assign([0]))
+    asyncio.run(restarted.handle({0: [rec(1, event("request.opened", "R1", 0))]}))
+
+    [batch] = sink.batches
+    assert dead_letters.sent == []
+    assert [(fact.request_id, fact.first_response_wall_s) for fact in batch.facts] == [("R1", 600.0)]
+    assert sum(aggregate.first_response_count for _, aggregate in batch.deltas) == 1
 
 
 def test_records_delivered_twice_in_one_batch_are_handled_once() -> None:
