@@ -80,10 +80,17 @@ def stack_install(ctx: click.Context) -> None:
 
 @stack.command("up")
 @only_services
+@click.option(
+    "--kafka-brokers",
+    type=click.IntRange(1, 9),
+    help="Run this many Kafka brokers (DEPTPULSE_KAFKA_BROKERS): 3 makes a KRaft quorum, topics with 3 "
+    "replicas and min.insync.replicas=2. `stack status` and `stack down` find them without it.",
+)
 @click.pass_context
-def stack_up(ctx: click.Context, services: tuple[str, ...]) -> None:
+def stack_up(ctx: click.Context, services: tuple[str, ...], kafka_brokers: int | None) -> None:
     """Start the local services that are not running yet, then create the Kafka topics."""
-    settings = settings_of(ctx)
+    # Read again rather than copied: the broker count decides the default bootstrap servers.
+    settings = settings_of(ctx) if kafka_brokers is None else load_settings(kafka_brokers=kafka_brokers)
     with stack_errors():
         for result in LocalStack(settings).up(services or SERVICES):
             state = "already running" if result.already_running else f"started in {result.seconds:.1f} s"
@@ -114,7 +121,9 @@ def stack_status(ctx: click.Context) -> None:
     """Each service: its address, pid and whether it answers."""
     table = Table("service", "address", "pid", "answers")
     answers = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}
-    for row in LocalStack(settings_of(ctx)).status():
+    with stack_errors():
+        rows = LocalStack(settings_of(ctx)).status()
+    for row in rows:
         table.add_row(row.name, row.address, str(row.pid or "-"), answers[row.answering])
     Console().print(table)
 

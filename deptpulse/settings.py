@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIRECTORY = REPO_ROOT / "deploy" / "directory" / "example-org.yaml"
 # The one SASL mechanism deptpulse uses with SASL_SSL (the local stack's broker enables only it).
 KAFKA_SASL_MECHANISM: Final = "SCRAM-SHA-512"
+LOCAL_KAFKA_PORT: Final = 19092  # the local stack's first broker
 
 
 class Settings(BaseSettings):
@@ -33,9 +34,21 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".deptpulse"), description="State directory of the local stack.")
 
     # Kafka
-    kafka_bootstrap_servers: str = Field(default="127.0.0.1:19092", description="Kafka bootstrap servers.")
+    kafka_bootstrap_servers: str = Field(
+        default=f"127.0.0.1:{LOCAL_KAFKA_PORT}", description="Kafka bootstrap servers (comma-separated)."
+    )
     kafka_controller_port: int = Field(
-        default=19094, description="KRaft controller port of the local broker."
+        default=19094,
+        description="KRaft controller port of the local broker; broker i of several uses this + 100·(i − 1).",
+    )
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        le=9,
+        description="Brokers of the Kafka cluster. The local stack starts this many (each a KRaft broker and "
+        "controller; broker i at the i-th address of DEPTPULSE_KAFKA_BOOTSTRAP_SERVERS, which defaults to "
+        "ports 19092, 19192, 19292, ...). From 3, deptpulse creates its topics with replication factor 3 and "
+        "min.insync.replicas=2; with fewer, the replication factor is the broker count.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT",
@@ -140,6 +153,21 @@ class Settings(BaseSettings):
             raise ValueError("DEPTPULSE_CLICKHOUSE_URL must be an http:// or https:// URL")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_address_per_local_broker(cls, data: Any) -> Any:
+        """Several brokers and no bootstrap servers given: the local stack's addresses, one per broker."""
+        if not isinstance(data, dict) or "kafka_bootstrap_servers" in data:
+            return data
+        try:
+            brokers = int(data.get("kafka_brokers", 1))
+        except (TypeError, ValueError):
+            return data  # the field's own validation reports it
+        if brokers <= 1:
+            return data
+        addresses = [f"127.0.0.1:{LOCAL_KAFKA_PORT + 100 * index}" for index in range(brokers)]
+        return data | {"kafka_bootstrap_servers": ",".join(addresses)}
+
     @model_validator(mode="after")
     def _sasl_credentials_with_sasl_ssl(self) -> Settings:
         if self.kafka_security_protocol == "SASL_SSL" and not (
@@ -157,6 +185,18 @@ class Settings(BaseSettings):
     def kafka_port(self) -> int:
         """Port of the first bootstrap server (the local broker's listener)."""
         return int(self.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def kafka_replication(self) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) of the topics deptpulse creates.
+
+        (-1, -1) for one broker: the broker's defaults (1 and 1 locally). From three brokers an
+        acknowledged (acks=all) event is on two of them and sends go on with one broker down.
+        """
+        if self.kafka_brokers == 1:
+            return -1, -1
+        replication = min(self.kafka_brokers, 3)
+        return replication, 2 if replication >= 3 else 1
 
     @property
     def chdb_path(self) -> Path:

@@ -5,6 +5,9 @@ per-user cache, Prometheus and Alertmanager are the Debian binaries. All state l
 ``settings.home``: ``kafka/``, ``prometheus/``, ``alertmanager/``, ``logs/<service>.log`` and
 ``run/<service>.pid``. Set-up problems raise :class:`StackError` with a one-line explanation.
 
+With ``DEPTPULSE_KAFKA_BROKERS=3`` Kafka is three KRaft nodes, each a broker and a controller
+(``kafka``, ``kafka-2``, ``kafka-3``: one directory, log and pid file each), started together.
+
 With ``DEPTPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL`` the broker takes SCRAM-SHA-512 over TLS only,
 with a CA and certificate made by openssl under ``kafka/tls/`` (see docs/security.md).
 
@@ -61,6 +64,7 @@ _OPENSSL_HINT = "install it with: apt-get install openssl"
 _SCRAM_ITERATIONS = 8192  # the broker accepts 4096 to 16384
 _SCRAM_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
 _SECURITY_RECORD = "security.json"  # which protocol and SCRAM credential the storage was formatted with
+_CLUSTER_RECORD = "cluster.json"  # in kafka/: brokers formatted for, and their ports at the last start
 _CERT_RENEW_SECONDS = 7 * 24 * 3600
 _NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"]  # P-256, no passphrase
 # A self-signed CA certificate for 10 years that may sign certificates and nothing else.
@@ -222,11 +226,19 @@ def kafka_answers(settings: Settings, timeout_ms: int = 2000) -> bool:
 
 
 def create_topics(settings: Settings) -> list[str]:
-    """Create the events and dead-letter topics when missing; returns the names it created."""
+    """Create the events and dead-letter topics when missing; returns the names it created.
+
+    Replication as ``settings.kafka_replication`` says: the broker's default with one broker,
+    3 replicas and ``min.insync.replicas=2`` from three.
+    """
+    replication, min_insync = settings.kafka_replication
+    replicated: dict[str, Any] = {"replication_factor": replication}
+    if min_insync > 0:
+        replicated["configs"] = {"min.insync.replicas": str(min_insync)}
     wanted = {
-        settings.events_topic: {"num_partitions": settings.events_partitions},
-        # -1: the broker's default partitions and replication factor (1 locally).
-        settings.dead_letter_topic: {"num_partitions": -1},
+        settings.events_topic: {"num_partitions": settings.events_partitions, **replicated},
+        # -1: the broker's default partitions (1 locally).
+        settings.dead_letter_topic: {"num_partitions": -1, **replicated},
     }
     try:
         with KafkaAdminClient(**settings.kafka_client_kwargs()) as admin:
@@ -241,6 +253,56 @@ def create_topics(settings: Settings) -> list[str]:
             f"could not create topics on {settings.kafka_bootstrap_servers}: {error!r}"
         ) from error
     return sorted(missing)
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One KRaft node (broker and controller) of the local stack; ids count from 1."""
+
+    node_id: int
+    port: int
+    controller_port: int
+
+    @property
+    def service(self) -> str:
+        """Its service name: ``kafka`` for the first (as with one broker), ``kafka-<id>`` after."""
+        return "kafka" if self.node_id == 1 else f"kafka-{self.node_id}"
+
+    def as_record(self) -> dict[str, int]:
+        return {"node_id": self.node_id, "port": self.port, "controller_port": self.controller_port}
+
+
+def kafka_nodes(settings: Settings) -> list[KafkaNode]:
+    """The local brokers the settings describe: broker i at the i-th bootstrap address, controller
+    port ``kafka_controller_port + 100 * (i - 1)``."""
+    addresses = settings.kafka_bootstrap_servers.split(",")
+    if len(addresses) < settings.kafka_brokers:
+        raise StackError(
+            f"DEPTPULSE_KAFKA_BROKERS={settings.kafka_brokers} needs one address per broker in "
+            f"DEPTPULSE_KAFKA_BOOTSTRAP_SERVERS (it lists {len(addresses)}); unset it for the defaults"
+        )
+    return [
+        KafkaNode(index + 1, int(address.rsplit(":", 1)[1]), settings.kafka_controller_port + 100 * index)
+        for index, address in enumerate(addresses[: settings.kafka_brokers])
+    ]
+
+
+def _read_cluster_record(kafka_directory: Path) -> dict[str, Any] | None:
+    try:
+        record: dict[str, Any] = json.loads((kafka_directory / _CLUSTER_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record
+
+
+def _stack_kafka_nodes(settings: Settings, home: Path) -> list[KafkaNode]:
+    """The settings' brokers; with the default of one, those of the last start when it had more,
+    so that ``stack status`` and ``stack down`` see every broker without repeating the setting."""
+    nodes = kafka_nodes(settings)
+    record = _read_cluster_record(home / "kafka")
+    if settings.kafka_brokers == 1 and record is not None and len(record.get("nodes", [])) > 1:
+        return [KafkaNode(**node) for node in record["nodes"]]
+    return nodes
 
 
 def _kafka_version(pom: Path = KAFKA_POM) -> str:
@@ -436,6 +498,11 @@ class _Service:
     def directory(self) -> Path:
         return self.home / self.name
 
+    @property
+    def group(self) -> str:
+        """The name it is selected by (``--service``); services of one group start together."""
+        return self.name
+
     def ports(self) -> list[tuple[int, str]]:
         """The ports it listens on, each with the setting that moves it."""
         raise NotImplementedError
@@ -460,15 +527,31 @@ class _Service:
 
 
 class _Kafka(_Service):
+    """One KRaft node of ``nodes`` (all of them with one broker)."""
+
     name = "kafka"
     executable = "java"
     install_hint = _JAVA_HINT
     stop_timeout = 30.0  # a clean KRaft shutdown takes a few seconds
 
+    def __init__(self, settings: Settings, home: Path, node: KafkaNode, nodes: Sequence[KafkaNode]) -> None:
+        super().__init__(settings, home)
+        self.node, self.nodes = node, list(nodes)
+        self.name = node.service
+
+    @property
+    def group(self) -> str:
+        return "kafka"
+
+    @property
+    def cluster_directory(self) -> Path:
+        """The first node's directory: the cluster record and the TLS material live there."""
+        return self.home / "kafka"
+
     def ports(self) -> list[tuple[int, str]]:
         return [
-            (self.settings.kafka_port, "DEPTPULSE_KAFKA_BOOTSTRAP_SERVERS"),
-            (self.settings.kafka_controller_port, "DEPTPULSE_KAFKA_CONTROLLER_PORT"),
+            (self.node.port, "DEPTPULSE_KAFKA_BOOTSTRAP_SERVERS"),
+            (self.node.controller_port, "DEPTPULSE_KAFKA_CONTROLLER_PORT"),
         ]
 
     @property
@@ -478,12 +561,11 @@ class _Kafka(_Service):
 
     @property
     def tls_directory(self) -> Path:
-        return self.directory / "tls"
+        return self.cluster_directory / "tls"
 
     def address(self) -> str:
-        if self.secure:
-            return f"{self.settings.kafka_bootstrap_servers} (SASL_SSL)"
-        return self.settings.kafka_bootstrap_servers
+        own = self.settings.kafka_bootstrap_servers if len(self.nodes) == 1 else f"{self.host}:{self.node.port}"
+        return f"{own} (SASL_SSL)" if self.secure else own
 
     def check(self) -> None:
         super().check()
@@ -492,9 +574,28 @@ class _Kafka(_Service):
         elif not (cached_kafka_jars(self.settings).parent / _COMPLETE_MARKER).exists():
             _require_executable("mvn", _MAVEN_HINT)
         if self.secure:
+            if len(self.nodes) > 1:
+                raise StackError(
+                    "the local stack runs SASL_SSL with one broker only: unset DEPTPULSE_KAFKA_BROKERS "
+                    "or DEPTPULSE_KAFKA_SECURITY_PROTOCOL"
+                )
             _require_executable("openssl", _OPENSSL_HINT)
             self._check_credentials()
         self._check_formatted_security()
+        self._check_formatted_brokers()
+
+    def _check_formatted_brokers(self) -> None:
+        """The storage's quorum is the brokers it was formatted for; refuse to start another count."""
+        if not (self.cluster_directory / "data" / "meta.properties").exists():
+            return
+        record = _read_cluster_record(self.cluster_directory)
+        formatted = int(record["brokers"]) if record is not None else 1  # before records: one broker
+        if formatted != len(self.nodes):
+            raise StackError(
+                f"the Kafka storage under {self.home} was formatted for {formatted} broker(s): set "
+                f"DEPTPULSE_KAFKA_BROKERS={formatted} (stack up --kafka-brokers {formatted}), use another "
+                f"DEPTPULSE_HOME, or remove {self.home}/kafka* to start afresh (its messages are lost)"
+            )
 
     def _check_credentials(self) -> None:
         username, password = self._scram_credentials()
@@ -555,32 +656,36 @@ class _Kafka(_Service):
         return username, password.get_secret_value()
 
     def server_properties(self) -> str:
-        settings, host = self.settings, self.host
+        replication, min_insync = self.settings.kafka_replication
+        replication, min_insync = max(replication, 1), max(min_insync, 1)
+        voters = ",".join(f"{node.node_id}@{self.host}:{node.controller_port}" for node in self.nodes)
         return "\n".join(
             [
                 "# Written by `deptpulse stack up` from deptpulse settings; edits are overwritten.",
                 "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@{host}:{settings.kafka_controller_port}",
+                f"node.id={self.node.node_id}",
+                f"controller.quorum.voters={voters}",
                 *(self._secure_listener_properties() if self.secure else self._listener_properties()),
                 f"log.dirs={self.directory / 'data'}",
                 "num.partitions=1",
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
+                f"default.replication.factor={replication}",
+                f"min.insync.replicas={min_insync}",
+                f"offsets.topic.replication.factor={replication}",
+                f"transaction.state.log.replication.factor={replication}",
+                f"transaction.state.log.min.isr={min_insync}",
+                f"share.coordinator.state.topic.replication.factor={replication}",
+                f"share.coordinator.state.topic.min.isr={min_insync}",
                 "group.initial.rebalance.delay.ms=0",
                 "",
             ]
         )
 
     def _listener_properties(self) -> list[str]:
-        settings, host = self.settings, self.host
+        settings, host, node = self.settings, self.host, self.node
         return [
-            f"listeners=PLAINTEXT://{settings.bind_host}:{settings.kafka_port},"
-            f"CONTROLLER://{settings.bind_host}:{settings.kafka_controller_port}",
-            f"advertised.listeners=PLAINTEXT://{host}:{settings.kafka_port}",
+            f"listeners=PLAINTEXT://{settings.bind_host}:{node.port},"
+            f"CONTROLLER://{settings.bind_host}:{node.controller_port}",
+            f"advertised.listeners=PLAINTEXT://{host}:{node.port}",
             "controller.listener.names=CONTROLLER",
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name=PLAINTEXT",
@@ -588,7 +693,7 @@ class _Kafka(_Service):
 
     def _secure_listener_properties(self) -> list[str]:
         """SASL_SSL for clients and for the broker's own requests; mutual TLS on the controller port."""
-        settings, host, tls = self.settings, self.host, self.tls_directory
+        settings, host, tls, node = self.settings, self.host, self.tls_directory, self.node
         username, password = self._scram_credentials()
         # The JAAS entry checks clients' SCRAM against the credentials in the metadata log, and logs
         # the broker in as this user for its inter-broker requests. It is why this file is 0600.
@@ -597,9 +702,9 @@ class _Kafka(_Service):
             f"username={_double_quoted(username)} password={_double_quoted(password)};"
         )
         return [
-            f"listeners=SASL_SSL://{settings.bind_host}:{settings.kafka_port},"
-            f"CONTROLLER://{settings.bind_host}:{settings.kafka_controller_port}",
-            f"advertised.listeners=SASL_SSL://{host}:{settings.kafka_port}",
+            f"listeners=SASL_SSL://{settings.bind_host}:{node.port},"
+            f"CONTROLLER://{settings.bind_host}:{node.controller_port}",
+            f"advertised.listeners=SASL_SSL://{host}:{node.port}",
             "controller.listener.names=CONTROLLER",
             # Only a client presenting a certificate of our CA (this broker: broker.pem) reaches the
             # controller; a PLAINTEXT controller port would let any local process alter configs.
@@ -638,14 +743,32 @@ class _Kafka(_Service):
         # Once only: formatting again would give the broker a new cluster id and lose the data.
         if (self.directory / "data" / "meta.properties").exists():
             return
-        # The last line: the log4j configuration sends the tool's own log lines to stdout as well.
-        output = _run([*java, "kafka.tools.StorageTool", "random-uuid"], "Kafka random-uuid")
-        cluster_id = output.strip().splitlines()[-1]
+        cluster_id = self._formatted_cluster_id()
+        if cluster_id is None:
+            # The last line: the log4j configuration sends the tool's own log lines to stdout as well.
+            output = _run([*java, "kafka.tools.StorageTool", "random-uuid"], "Kafka random-uuid")
+            cluster_id = output.strip().splitlines()[-1]
         command = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)]
         if self.secure:
             self._format_with_scram_credential(java, command)
         else:
             _run([*java, *command], "Kafka format")
+
+    def _formatted_cluster_id(self) -> str | None:
+        """The cluster id of the first node, for the others: every node of a cluster shares it."""
+        if self.node.node_id == 1:
+            return None
+        meta = self.cluster_directory / "data" / "meta.properties"
+        for line in meta.read_text().splitlines() if meta.exists() else []:
+            if line.startswith("cluster.id="):
+                return line.split("=", 1)[1].strip()
+        return None
+
+    def write_cluster_record(self) -> None:
+        """Record the broker count (the quorum the storage is formatted for) and every node's ports."""
+        self.cluster_directory.mkdir(parents=True, exist_ok=True)
+        record = {"brokers": len(self.nodes), "nodes": [node.as_record() for node in self.nodes]}
+        (self.cluster_directory / _CLUSTER_RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
     def _format_with_scram_credential(self, java: list[str], format_command: list[str]) -> None:
         """Format with the SCRAM user in the metadata log, and record which credential that was."""
@@ -671,9 +794,12 @@ class _Kafka(_Service):
         write_private(self.directory / _SECURITY_RECORD, json.dumps(record, indent=2) + "\n")
 
     def answers(self) -> bool:
+        """This node answers a metadata request (with several, it has joined the quorum)."""
         # Connect first: while nothing listens, kafka-python would spend its whole bootstrap timeout.
-        host, port = self.settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)
-        return accepts_connections(host, int(port)) and kafka_answers(self.settings)
+        if not accepts_connections(self.host, self.node.port):
+            return False
+        own = self.settings.model_copy(update={"kafka_bootstrap_servers": f"{self.host}:{self.node.port}"})
+        return kafka_answers(own)
 
 
 class _Prometheus(_Service):
@@ -793,8 +919,9 @@ class LocalStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.home = settings.home.expanduser().resolve()
+        nodes = _stack_kafka_nodes(settings, self.home)
         services = (
-            _Kafka(settings, self.home),
+            *(_Kafka(settings, self.home, node, nodes) for node in nodes),
             _Alertmanager(settings, self.home),
             _Prometheus(settings, self.home),
         )
@@ -807,32 +934,61 @@ class LocalStack:
         return install_kafka(self.settings)
 
     def up(self, services: Iterable[str] = SERVICES) -> list[StartResult]:
-        """Start the services that are not running yet; checks every one before starting any."""
+        """Start the services that are not running yet; checks every one before starting any.
+
+        The Kafka nodes start together: none answers before a majority of the quorum runs.
+        """
         wanted = self._select(services)
         self._check_distinct_ports()
         to_start = [service for service in wanted if self.pid(service.name) is None]
         for service in to_start:
             service.check()
             self._check_ports(service)
+        kafka = [service for service in to_start if isinstance(service, _Kafka)]
+        if kafka:
+            kafka[0].write_cluster_record()
         results = []
-        for service in wanted:
-            pid = self.pid(service.name)
-            if pid is not None:
-                results.append(StartResult(service.name, pid, already_running=True, seconds=0.0))
-            else:
-                results.append(self._start(service))
+        for group in _groups(wanted):
+            launched = []
+            for service in group:
+                pid = self.pid(service.name)
+                if pid is not None:
+                    results.append(StartResult(service.name, pid, already_running=True, seconds=0.0))
+                else:
+                    launched.append(self._launch(service))
+            results.extend(self._wait_started(launched))
         return results
 
     def down(self, services: Iterable[str] = SERVICES) -> list[str]:
-        """Stop our running services (SIGTERM, then SIGKILL); returns the names it stopped."""
-        stopped = []
-        for service in reversed(self._select(services)):
-            pid = self.pid(service.name)
-            if pid is not None:
-                self._stop(service, pid)
-                stopped.append(service.name)
-            self._pid_file(service.name).unlink(missing_ok=True)
+        """Stop our running services (SIGTERM, then SIGKILL); returns the names it stopped.
+
+        The Kafka nodes are stopped together: one left alone waits for a quorum that is gone.
+        """
+        stopped: list[str] = []
+        for group in reversed(_groups(self._select(services))):
+            running = [(service, pid) for service in group if (pid := self.pid(service.name)) is not None]
+            self._stop(running)
+            stopped.extend(service.name for service, _ in running)
+            for service in group:
+                self._pid_file(service.name).unlink(missing_ok=True)
         return stopped
+
+    def kill(self, name: str) -> int:
+        """SIGKILL one running service process, as a crash would (fault tests); returns its pid.
+
+        ``up`` starts it again; its pid file stays until then, naming a process that is gone.
+        """
+        pid = self.pid(name)
+        if pid is None:
+            raise StackError(f"{name} is not running")
+        _signal_group(pid, signal.SIGKILL)
+        child = self._children.pop(pid, None)
+        if child is not None:
+            child.wait()
+        else:
+            while process_is_running(pid):
+                time.sleep(0.05)
+        return pid
 
     def status(self) -> list[ServiceStatus]:
         """Each service: address, pid (when we run it) and whether it answers."""
@@ -867,7 +1023,7 @@ class LocalStack:
             raise StackError(
                 f"unknown service(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}"
             )
-        return [self.services[name] for name in SERVICES if name in names]
+        return [service for service in self.services.values() if service.group in names]
 
     def _check_distinct_ports(self) -> None:
         settings_of_port: dict[int, str] = {}
@@ -888,7 +1044,7 @@ class LocalStack:
                     f"stop that process or set {setting} to a free port"
                 )
 
-    def _start(self, service: _Service) -> StartResult:
+    def _launch(self, service: _Service) -> _Launched:
         started = time.monotonic()
         argv = service.prepare()
         log = self.log(service.name)
@@ -905,36 +1061,50 @@ class LocalStack:
             )
         self._children[process.pid] = process
         self._pid_file(service.name).write_text(f"{process.pid}\n")
+        return _Launched(service, process, started)
 
-        def exited() -> str | None:
-            if process.poll() is None:
-                return None
-            return f"exited during start-up (exit code {process.returncode})"
+    def _wait_started(self, launched: Sequence[_Launched]) -> list[StartResult]:
+        """Wait until each launched service is ready; on a failure stop them all and say why."""
+        results = []
+        for each in launched:
+            service, process = each.service, each.process
 
-        try:
-            _wait_until(service.ready, service.start_timeout, exited)
-        except StackError as error:
-            self.down([service.name])
-            raise StackError(
-                f"{service.name} did not start: {error}; last lines of {log}:\n{_log_tail(log)}"
-            ) from None
-        return StartResult(
-            service.name, process.pid, already_running=False, seconds=time.monotonic() - started
-        )
+            def exited(process: subprocess.Popen[bytes] = process) -> str | None:
+                if process.poll() is None:
+                    return None
+                return f"exited during start-up (exit code {process.returncode})"
 
-    def _stop(self, service: _Service, pid: int) -> None:
-        _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + service.stop_timeout
-        while process_is_running(pid) and time.monotonic() < deadline:
+            try:
+                _wait_until(service.ready, service.start_timeout, exited)
+            except StackError as error:
+                self._stop([(other.service, other.process.pid) for other in launched])
+                for other in launched:
+                    self._pid_file(other.service.name).unlink(missing_ok=True)
+                log = self.log(service.name)
+                raise StackError(
+                    f"{service.name} did not start: {error}; last lines of {log}:\n{_log_tail(log)}"
+                ) from None
+            seconds = time.monotonic() - each.started
+            results.append(StartResult(service.name, process.pid, already_running=False, seconds=seconds))
+        return results
+
+    def _stop(self, running: Sequence[tuple[_Service, int]]) -> None:
+        """SIGTERM to every process at once, SIGKILL to those still there after their grace period."""
+        for _service, pid in running:
+            _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + max((service.stop_timeout for service, _ in running), default=0.0)
+        while any(process_is_running(pid) for _, pid in running) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if process_is_running(pid):
-            _signal_group(pid, signal.SIGKILL)
-            while process_is_running(pid):
-                time.sleep(0.05)
-        child = self._children.pop(pid, None)
-        if child is not None:
-            child.wait()  # already reaped; records the exit so Popen does not warn about a live child
-        self._wait_ports_free(service)
+        for _service, pid in running:
+            if process_is_running(pid):
+                _signal_group(pid, signal.SIGKILL)
+                while process_is_running(pid):
+                    time.sleep(0.05)
+            child = self._children.pop(pid, None)
+            if child is not None:
+                child.wait()  # already reaped; records the exit so Popen does not warn about a live child
+        for service, _ in running:
+            self._wait_ports_free(service)
 
     def _wait_ports_free(self, service: _Service, timeout: float = 5.0) -> None:
         bind_host = self.settings.bind_host or "0.0.0.0"
@@ -944,6 +1114,24 @@ class LocalStack:
                 if time.monotonic() > deadline:
                     raise StackError(f"port {port} still in use after stopping {service.name}")
                 time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class _Launched:
+    service: _Service
+    process: subprocess.Popen[bytes]
+    started: float  # time.monotonic() before its configuration was written
+
+
+def _groups(services: Sequence[_Service]) -> list[list[_Service]]:
+    """Consecutive services of one group together (the Kafka nodes), in order."""
+    groups: list[list[_Service]] = []
+    for service in services:
+        if groups and groups[-1][0].group == service.group:
+            groups[-1].append(service)
+        else:
+            groups.append([service])
+    return groups
 
 
 def _signal_group(pid: int, signum: int) -> None:

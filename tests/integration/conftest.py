@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from deptpulse.settings import Settings
-from deptpulse.stack import LocalStack, create_topics
+from deptpulse.stack import LocalStack, create_topics, port_is_free
 
 StackSettingsFactory = Callable[..., Settings]
 
@@ -36,15 +36,31 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def free_port_series(count: int, step: int, taken: Iterable[int] = ()) -> int:
+    """A port ``p`` with ``p``, ``p + step``, ... (``count`` of them) free now and not in ``taken``."""
+    for _ in range(200):
+        (first,) = free_ports(1)
+        series = [first + step * index for index in range(count)]
+        if series[-1] < 65536 and not set(taken) & set(series) and all(port_is_free("127.0.0.1", p) for p in series):
+            return first
+    raise RuntimeError(f"no {count} free ports {step} apart")
+
+
 @pytest.fixture(scope="session")
 def make_stack_settings(tmp_path_factory: pytest.TempPathFactory) -> StackSettingsFactory:
-    """A factory: Settings with a fresh home directory and free ports for every local service."""
+    """A factory: Settings with a fresh home directory and free ports for every local service
+    (every broker's, with ``kafka_brokers=3``: controller ports 100 apart, as the stack places them)."""
 
     def make(**overrides: Any) -> Settings:
-        kafka, controller, prometheus, alertmanager, worker, gateway = free_ports(6)
+        brokers = int(overrides.get("kafka_brokers", 1))
+        ports = free_ports(5 + brokers)
+        prometheus, alertmanager, worker, gateway, controller = ports[:5]
+        kafka = ports[5:]
+        if brokers > 1:
+            controller = free_port_series(brokers, 100, taken=set(ports))
         values: dict[str, Any] = {
             "home": tmp_path_factory.mktemp("stack"),
-            "kafka_bootstrap_servers": f"127.0.0.1:{kafka}",
+            "kafka_bootstrap_servers": ",".join(f"127.0.0.1:{port}" for port in kafka),
             "kafka_controller_port": controller,
             "prometheus_port": prometheus,
             "alertmanager_port": alertmanager,
