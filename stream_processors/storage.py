@@ -5,6 +5,7 @@ makes ``settings.clickhouse_database`` (created when missing) the client's datab
 ``migrate(client)`` applies ``schemas/clickhouse/NNN_name.sql`` in version order, each once,
 recording version, name and checksum in ``schema_migrations``; running it again does nothing.
 A migration file edited after it was applied is an error (write a new migration instead).
+``cluster_ddl()`` derives the migrations' variant for a replicated cluster (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -119,6 +120,50 @@ def split_statements(sql: str) -> list[str]:
 def _has_code(statement: str) -> bool:
     without_comments = re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL)
     return bool(without_comments.strip())
+
+
+# The cluster variant: what each migration's header says changes on a replicated cluster.
+CLUSTER_MACRO = "{cluster}"
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_NAMED_OBJECT = re.compile(
+    r"^(?P<head>\s*(?:CREATE\s+(?:TABLE|VIEW)(?:\s+IF\s+NOT\s+EXISTS)?|ALTER\s+TABLE)\s+)(?P<name>\w+)",
+    re.IGNORECASE,
+)
+_MERGE_TREE_ENGINE = re.compile(r"ENGINE\s*=\s*(?P<engine>\w*MergeTree)\b(?:\s*\((?P<arguments>[^)]*)\))?")
+
+
+def cluster_variant(statement: str, cluster: str = CLUSTER_MACRO) -> str:
+    """``statement`` for a replicated cluster: ``ON CLUSTER``, a ``Replicated*MergeTree`` engine
+    keeping its arguments, and the replicated deduplication window; comments are dropped."""
+    code = "\n".join(line.rstrip() for line in _COMMENTS.sub("", statement).strip().splitlines())
+    named = _NAMED_OBJECT.match(code)
+    if named is None:
+        raise MigrationError(f"no cluster variant for: {code[:80]}")
+    table = named.group("name")
+    code = f"{named.group('head')}{table} ON CLUSTER '{cluster}'{code[named.end():]}"
+
+    def replicated(engine: re.Match[str]) -> str:
+        arguments = [f"'/clickhouse/tables/{{shard}}/{{database}}/{table}'", "'{replica}'"]
+        if engine.group("arguments"):
+            arguments.append(engine.group("arguments").strip())
+        return f"ENGINE = Replicated{engine.group('engine')}({', '.join(arguments)})"
+
+    code = _MERGE_TREE_ENGINE.sub(replicated, code)
+    return code.replace("non_replicated_deduplication_window", "replicated_deduplication_window")
+
+
+def cluster_ddl(migrations: list[Migration] | None = None, cluster: str = CLUSTER_MACRO) -> str:
+    """Every migration (and ``schema_migrations``) as cluster DDL, for ``clickhouse-client --multiquery``."""
+    migrations = load_migrations() if migrations is None else migrations
+    parts = [
+        "-- Generated from schemas/clickhouse/ by stream_processors.storage.cluster_ddl(); apply it once,",
+        "-- then run `deptpulse db migrate` to record the versions (docs/operations.md).",
+        cluster_variant(SCHEMA_MIGRATIONS_DDL, cluster) + ";",
+    ]
+    for migration in migrations:
+        parts.append(f"\n-- {migration.version:03d}_{migration.name}.sql")
+        parts.extend(cluster_variant(statement, cluster) + ";" for statement in migration.statements)
+    return "\n".join(parts) + "\n"
 
 
 def applied_migrations(client: Client) -> dict[int, str]:
