@@ -30,8 +30,14 @@ OFFERINGS = [
     ("facilities", None, "P3"),
     ("sales", "sales.quotes", None),
 ]
-KINDS = ["request.responded", "request.status_changed", "request.resolved", "request.reopened",
-         "request.closed", "feedback.submitted"]
+KINDS = [
+    "request.responded",
+    "request.status_changed",
+    "request.resolved",
+    "request.reopened",
+    "request.closed",
+    "feedback.submitted",
+]
 STATUSES = ["waiting_on_customer", "in_progress", "escalated"]
 # partitions(): events span under 40 h, inside the 48 h grace; held events never expire there.
 PATIENT = ProcessorConfig()
@@ -39,7 +45,11 @@ PATIENT = ProcessorConfig()
 
 @st.composite
 def request_events(
-    draw: st.DrawFn, request_id: str, base: datetime, spread: timedelta = timedelta(hours=12), skew_s: int = 600
+    draw: st.DrawFn,
+    request_id: str,
+    base: datetime,
+    spread: timedelta = timedelta(hours=12),
+    skew_s: int = 600,
 ) -> list[Event]:
     """A request opened within ``spread`` of ``base``; its other events up to ``skew_s`` before the
     open (a source's clock) and up to 26 h after it."""
@@ -50,7 +60,9 @@ def request_events(
     events = [make_event("request.opened", opened, request_id, event_id=f"{request_id}-open", **common)]
     if draw(st.integers(0, 9)) == 0:  # a source that sent the open twice
         again = opened + timedelta(minutes=draw(st.integers(-30, 30)))
-        events.append(make_event("request.opened", again, request_id, event_id=f"{request_id}-open2", **common))
+        events.append(
+            make_event("request.opened", again, request_id, event_id=f"{request_id}-open2", **common)
+        )
     for index in range(draw(st.integers(0, 8))):
         kind = draw(st.sampled_from(KINDS))
         at = opened + timedelta(seconds=draw(st.integers(-skew_s, 26 * 3600)))
@@ -72,12 +84,17 @@ def partitions(draw: st.DrawFn) -> list[Event]:
         events.extend(draw(request_events(f"r{number}", base)))
     for number in range(draw(st.integers(0, 3))):
         at = base + timedelta(minutes=draw(st.integers(0, 36 * 60)))
-        events.append(make_event("survey.answered", at, event_id=f"s{number}", service=None,
-                                 score=draw(st.integers(0, 10))))
+        events.append(
+            make_event(
+                "survey.answered", at, event_id=f"s{number}", service=None, score=draw(st.integers(0, 10))
+            )
+        )
     return events
 
 
-def in_batches(events: Sequence[Event], cuts: Sequence[int], processor: PartitionProcessor) -> list[BatchResult]:
+def in_batches(
+    events: Sequence[Event], cuts: Sequence[int], processor: PartitionProcessor
+) -> list[BatchResult]:
     items = numbered(list(events))
     bounds = [0, *sorted(cut % (len(items) + 1) for cut in cuts), len(items)]
     return [processor.process_batch(items[start:end], NOW) for start, end in pairwise(bounds)]
@@ -172,8 +189,11 @@ def sparse_partitions(draw: st.DrawFn) -> list[Event]:
         events.extend(draw(request_events(f"r{number}", base, spread=timedelta(days=5), skew_s=0)))
     for number in range(draw(st.integers(0, 4))):
         at = base + timedelta(minutes=draw(st.integers(0, 6 * 24 * 60)))
-        events.append(make_event("survey.answered", at, event_id=f"s{number}", service=None,
-                                 score=draw(st.integers(0, 10))))
+        events.append(
+            make_event(
+                "survey.answered", at, event_id=f"s{number}", service=None, score=draw(st.integers(0, 10))
+            )
+        )
     return events
 
 
@@ -194,7 +214,8 @@ def within_grace(draw: st.DrawFn, events: list[Event]) -> list[Event]:
 
 
 def in_event_time(events: list[Event]) -> list[Event]:
-    return sorted(events, key=lambda event: event.occurred_at)  # stable: an open before its same-instant events
+    """In-order delivery; the sort is stable, so an open comes before its same-instant events."""
+    return sorted(events, key=lambda event: event.occurred_at)
 
 
 @settings(max_examples=150, deadline=None)
@@ -211,7 +232,9 @@ def test_any_delivery_order_within_the_grace_period_counts_as_in_order(data: st.
 
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
-def test_held_events_survive_a_rebuild_in_any_delivery_order_within_the_grace_period(data: st.DataObject) -> None:
+def test_held_events_survive_a_rebuild_in_any_delivery_order_within_the_grace_period(
+    data: st.DataObject,
+) -> None:
     events = data.draw(sparse_partitions())
     delivered = numbered(data.draw(within_grace(events)))
     split = data.draw(st.integers(0, len(delivered)))

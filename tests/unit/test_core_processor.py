@@ -31,7 +31,9 @@ pytestmark = pytest.mark.unit
 NOW = MONDAY_9 + 30 * 24 * HOUR  # far after every test event: "future" only where a test wants it
 
 
-def process(events: list[Event], processor: PartitionProcessor | None = None, now: datetime = NOW) -> BatchResult:
+def process(
+    events: list[Event], processor: PartitionProcessor | None = None, now: datetime = NOW
+) -> BatchResult:
     processor = processor or PartitionProcessor(example_directory())
     return processor.process_batch(numbered(events), now)
 
@@ -41,12 +43,14 @@ def key(when: datetime, provider: str = "it", customer: str = "hr", service: str
 
 
 def test_a_request_becomes_deltas_per_minute_and_one_fact() -> None:
-    result = process([
-        make_event("request.opened", MONDAY_9),
-        make_event("request.responded", MONDAY_9 + 10 * MINUTE),
-        make_event("request.resolved", MONDAY_9 + HOUR),
-        make_event("feedback.submitted", MONDAY_9 + HOUR + 30 * timedelta(seconds=1), csat=4),
-    ])
+    result = process(
+        [
+            make_event("request.opened", MONDAY_9),
+            make_event("request.responded", MONDAY_9 + 10 * MINUTE),
+            make_event("request.resolved", MONDAY_9 + HOUR),
+            make_event("feedback.submitted", MONDAY_9 + HOUR + 30 * timedelta(seconds=1), csat=4),
+        ]
+    )
     assert set(result.deltas) == {key(MONDAY_9), key(MONDAY_9 + 10 * MINUTE), key(MONDAY_9 + HOUR)}
     assert result.deltas[key(MONDAY_9)].requests_opened == 1
     assert result.deltas[key(MONDAY_9 + 10 * MINUTE)].first_response_count == 1
@@ -59,7 +63,9 @@ def test_a_request_becomes_deltas_per_minute_and_one_fact() -> None:
 
 
 def test_many_requests_in_one_minute_update_one_key() -> None:
-    result = process([make_event("request.opened", MONDAY_9 + i * timedelta(seconds=1), f"r{i}") for i in range(50)])
+    result = process(
+        [make_event("request.opened", MONDAY_9 + i * timedelta(seconds=1), f"r{i}") for i in range(50)]
+    )
     assert list(result.deltas) == [key(MONDAY_9)]
     assert result.deltas[key(MONDAY_9)].requests_opened == 50
     assert len(result.facts) == 50
@@ -81,7 +87,9 @@ def test_dedup_forgets_after_its_horizon_and_beyond_its_cap() -> None:
     result = process([survey, *others, survey], PartitionProcessor(example_directory(), config))
     assert result.duplicates == 0 and result.deltas[key(MONDAY_9)].nps_promoters == 4
 
-    processor = PartitionProcessor(example_directory(), ProcessorConfig(dedup_horizon=timedelta(hours=1), grace=timedelta(minutes=30)))
+    processor = PartitionProcessor(
+        example_directory(), ProcessorConfig(dedup_horizon=timedelta(hours=1), grace=timedelta(minutes=30))
+    )
     later = make_event("survey.answered", MONDAY_9 + 2 * HOUR, score=0)
     repeat = make_event("survey.answered", MONDAY_9 + 2 * HOUR - MINUTE, event_id=survey.event_id, score=10)
     result = process([survey, later, repeat], processor)
@@ -89,12 +97,14 @@ def test_dedup_forgets_after_its_horizon_and_beyond_its_cap() -> None:
 
 
 def test_events_before_their_open_wait_for_it() -> None:
-    result = process([
-        make_event("request.resolved", MONDAY_9 + HOUR),
-        make_event("feedback.submitted", MONDAY_9 + HOUR, csat=2),
-        make_event("request.responded", MONDAY_9 + 10 * MINUTE),
-        make_event("request.opened", MONDAY_9),
-    ])
+    result = process(
+        [
+            make_event("request.resolved", MONDAY_9 + HOUR),
+            make_event("feedback.submitted", MONDAY_9 + HOUR, csat=2),
+            make_event("request.responded", MONDAY_9 + 10 * MINUTE),
+            make_event("request.opened", MONDAY_9),
+        ]
+    )
     assert result.dead_letters == []
     fact = result.facts[0]
     assert (fact.first_response_wall_s, fact.resolution_wall_s, fact.status) == (600.0, 3600.0, "resolved")
@@ -112,7 +122,9 @@ def totals(results: list[BatchResult]) -> dict[BucketKey, MinuteAggregate]:
 
 def survey_at(when: datetime, number: int) -> Event:
     """Another department's traffic: moves the partition's watermark, touches no request."""
-    return make_event("survey.answered", when, event_id=f"traffic-{number}", provider="hr", service=None, score=8)
+    return make_event(
+        "survey.answered", when, event_id=f"traffic-{number}", provider="hr", service=None, score=8
+    )
 
 
 def test_a_reply_that_arrives_40_hours_of_event_time_before_its_open_is_measured() -> None:
@@ -140,22 +152,31 @@ def test_a_held_event_is_released_whenever_its_open_is_not_late() -> None:
     # The reply waits on its own occurred_at: while the open (dated before it) is within the grace
     # period, so is the reply. At watermark = open + 48 h exactly, neither is late.
     processor = PartitionProcessor(example_directory())
-    process([make_event("request.responded", MONDAY_9 + 10 * MINUTE), survey_at(MONDAY_9 + 48 * HOUR, 1)], processor)
+    process(
+        [make_event("request.responded", MONDAY_9 + 10 * MINUTE), survey_at(MONDAY_9 + 48 * HOUR, 1)],
+        processor,
+    )
     result = process([make_event("request.opened", MONDAY_9)], processor)
     assert result.dead_letters == [] and result.facts[0].first_response_wall_s == 600.0
 
 
 def test_orphans_become_dead_letters_when_they_fall_out_of_the_grace_period() -> None:
     processor = PartitionProcessor(example_directory())
-    held = process([make_event("request.responded", MONDAY_9, "ghost"), make_event("feedback.submitted", MONDAY_9 + MINUTE, "ghost", csat=1)], processor)
+    held = process(
+        [
+            make_event("request.responded", MONDAY_9, "ghost"),
+            make_event("feedback.submitted", MONDAY_9 + MINUTE, "ghost", csat=1),
+        ],
+        processor,
+    )
     assert (held.dead_letters, held.deltas, held.facts) == ([], {}, [])
     # Other requests' events move the watermark; the ghost's events wait out the grace period.
     on_time = process([survey_at(MONDAY_9 + 48 * HOUR, 1)], processor)
     assert on_time.dead_letters == [] and processor.state_size().held_events == 2
     expired = process([survey_at(MONDAY_9 + 48 * HOUR + timedelta(seconds=1), 2)], processor)
-    assert [(dead.offset, dead.reason, dead.detail, dead.event.event_type) for dead in expired.dead_letters] == [
-        (0, "orphan", ORPHAN_NO_OPEN, "request.responded")
-    ]
+    assert [
+        (dead.offset, dead.reason, dead.detail, dead.event.event_type) for dead in expired.dead_letters
+    ] == [(0, "orphan", ORPHAN_NO_OPEN, "request.responded")]
     expired = process([survey_at(MONDAY_9 + 49 * HOUR, 3)], processor)
     assert [(dead.offset, dead.detail) for dead in expired.dead_letters] == [(1, ORPHAN_NO_OPEN)]
     assert processor.state_size().held_events == 0
@@ -167,7 +188,9 @@ def test_orphans_become_dead_letters_when_they_fall_out_of_the_grace_period() ->
 def test_held_events_are_bounded_and_the_oldest_go_first() -> None:
     processor = PartitionProcessor(example_directory(), ProcessorConfig(max_held=2))
     arrivals = [MONDAY_9 + 2 * MINUTE, MONDAY_9, MONDAY_9 + MINUTE]  # the oldest arrives second
-    result = process([make_event("request.responded", at, f"g{i}") for i, at in enumerate(arrivals)], processor)
+    result = process(
+        [make_event("request.responded", at, f"g{i}") for i, at in enumerate(arrivals)], processor
+    )
     assert [(dead.offset, dead.reason, dead.detail) for dead in result.dead_letters] == [
         (1, "orphan", ORPHAN_HELD_LIMIT)
     ]
@@ -181,7 +204,10 @@ def test_released_events_do_not_pile_up_in_the_expiry_queue() -> None:
     events = []
     for number in range(3_000):
         at = MONDAY_9 + number * timedelta(seconds=1)
-        events += [make_event("request.responded", at, f"r{number}"), make_event("request.opened", at, f"r{number}")]
+        events += [
+            make_event("request.responded", at, f"r{number}"),
+            make_event("request.opened", at, f"r{number}"),
+        ]
     process(events, processor)
     assert processor.state_size().held_events == 0
     assert len(processor._held_order) <= 1024 + 1  # compacted: 2 x held + 1,024 at most
@@ -190,8 +216,12 @@ def test_released_events_do_not_pile_up_in_the_expiry_queue() -> None:
 def test_a_held_event_costs_about_a_kilobyte() -> None:
     # docs/operations.md ("Events waiting for their open") has the measurement over 100,000.
     count = 5_000
-    events = numbered([make_event("request.responded", MONDAY_9 + i * timedelta(seconds=1), f"REQ-{i:08d}")
-                       for i in range(count)])
+    events = numbered(
+        [
+            make_event("request.responded", MONDAY_9 + i * timedelta(seconds=1), f"REQ-{i:08d}")
+            for i in range(count)
+        ]
+    )
     processor = PartitionProcessor(example_directory())
     gc.collect()
     tracemalloc.start()
@@ -209,11 +239,14 @@ def test_a_held_event_costs_about_a_kilobyte() -> None:
 
 def test_late_events_are_dead_letters() -> None:
     processor = PartitionProcessor(example_directory())
-    result = process([
-        make_event("request.opened", MONDAY_9 + 49 * HOUR, "r2"),
-        make_event("request.opened", MONDAY_9, "r1"),  # 49 h behind the watermark, grace 48 h
-        make_event("request.opened", MONDAY_9 + 2 * HOUR, "r3"),  # 47 h: in grace
-    ], processor)
+    result = process(
+        [
+            make_event("request.opened", MONDAY_9 + 49 * HOUR, "r2"),
+            make_event("request.opened", MONDAY_9, "r1"),  # 49 h behind the watermark, grace 48 h
+            make_event("request.opened", MONDAY_9 + 2 * HOUR, "r3"),  # 47 h: in grace
+        ],
+        processor,
+    )
     assert result.late == 1
     assert [(dead.offset, dead.reason) for dead in result.dead_letters] == [(1, "late")]
     assert "watermark" in result.dead_letters[0].detail
@@ -226,10 +259,14 @@ def test_late_events_are_dead_letters() -> None:
 def test_far_future_events_are_dead_letters_and_do_not_move_the_watermark() -> None:
     processor = PartitionProcessor(example_directory())
     now = MONDAY_9
-    result = process([
-        make_event("request.opened", now + 5 * MINUTE, "r1"),  # within tolerance
-        make_event("request.opened", now + 6 * MINUTE, "r2"),
-    ], processor, now=now)
+    result = process(
+        [
+            make_event("request.opened", now + 5 * MINUTE, "r1"),  # within tolerance
+            make_event("request.opened", now + 6 * MINUTE, "r2"),
+        ],
+        processor,
+        now=now,
+    )
     assert [(dead.offset, dead.reason) for dead in result.dead_letters] == [(1, "future")]
     assert processor.watermark == now + 5 * MINUTE
 
@@ -242,10 +279,18 @@ def test_unknown_departments_are_dead_letters() -> None:
 
 
 def test_surveys_count_nps_in_their_minute() -> None:
-    result = process([
-        make_event("survey.answered", MONDAY_9 + i * timedelta(seconds=1), event_id=f"s{i}", service=None, score=score)
-        for i, score in enumerate([10, 9, 8, 0])
-    ])
+    result = process(
+        [
+            make_event(
+                "survey.answered",
+                MONDAY_9 + i * timedelta(seconds=1),
+                event_id=f"s{i}",
+                service=None,
+                score=score,
+            )
+            for i, score in enumerate([10, 9, 8, 0])
+        ]
+    )
     minute = result.deltas[key(MONDAY_9, service="")]
     assert (minute.nps_promoters, minute.nps_passives, minute.nps_detractors) == (2, 1, 1)
     assert result.facts == []
@@ -253,12 +298,15 @@ def test_surveys_count_nps_in_their_minute() -> None:
 
 def test_closed_requests_are_forgotten_after_their_retention() -> None:
     processor = PartitionProcessor(example_directory())
-    process([
-        make_event("request.opened", MONDAY_9),
-        make_event("request.resolved", MONDAY_9 + HOUR),
-        make_event("request.closed", MONDAY_9 + 2 * HOUR),
-        make_event("request.opened", MONDAY_9 + 2 * HOUR, "still-open"),
-    ], processor)
+    process(
+        [
+            make_event("request.opened", MONDAY_9),
+            make_event("request.resolved", MONDAY_9 + HOUR),
+            make_event("request.closed", MONDAY_9 + 2 * HOUR),
+            make_event("request.opened", MONDAY_9 + 2 * HOUR, "still-open"),
+        ],
+        processor,
+    )
     assert processor.state_size().requests == 2
     process([make_event("survey.answered", MONDAY_9 + 15 * 24 * HOUR, score=7)], processor)
     assert processor.state_size().requests == 1
@@ -266,11 +314,14 @@ def test_closed_requests_are_forgotten_after_their_retention() -> None:
 
 def test_a_request_forgotten_in_the_batch_that_touched_it_still_reports_its_fact() -> None:
     processor = PartitionProcessor(example_directory())
-    result = process([
-        make_event("request.opened", MONDAY_9),
-        make_event("request.closed", MONDAY_9 + HOUR),
-        make_event("survey.answered", MONDAY_9 + 15 * 24 * HOUR, score=7),
-    ], processor)
+    result = process(
+        [
+            make_event("request.opened", MONDAY_9),
+            make_event("request.closed", MONDAY_9 + HOUR),
+            make_event("survey.answered", MONDAY_9 + 15 * 24 * HOUR, score=7),
+        ],
+        processor,
+    )
     assert [(fact.request_id, fact.status) for fact in result.facts] == [("r1", "closed")]
 
 
@@ -281,7 +332,10 @@ def test_rebuild_from_applied_events_restores_the_state() -> None:
         make_event("request.resolved", MONDAY_9 + 30 * MINUTE, "r2"),  # held: its open comes later
         make_event("request.opened", MONDAY_9 + 3 * HOUR, "r3"),
     ]
-    rest = [make_event("request.opened", MONDAY_9 + 20 * MINUTE, "r2"), make_event("request.resolved", MONDAY_9 + 4 * HOUR)]
+    rest = [
+        make_event("request.opened", MONDAY_9 + 20 * MINUTE, "r2"),
+        make_event("request.resolved", MONDAY_9 + 4 * HOUR),
+    ]
     original = PartitionProcessor(example_directory())
     applied = process(events, original).applied_events
     restarted = PartitionProcessor(example_directory())
