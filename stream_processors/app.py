@@ -5,7 +5,8 @@
 ``<home>/worker/<worker_id>``, and which runs, as a Faust task, the events agent: the aiokafka
 consumer group ``deptpulse-worker`` on ``settings.events_topic`` feeding
 :class:`~stream_processors.agents.BatchHandler` (why not a Faust stream: see
-:mod:`stream_processors.agents`). A timer refreshes the business gauges from ClickHouse.
+:mod:`stream_processors.agents`). A timer refreshes the business gauges (and the SLA verdicts of
+the burn-rate windows) from ClickHouse.
 """
 
 from __future__ import annotations
@@ -28,18 +29,20 @@ from stream_processors.agents import BatchHandler, EventsConsumer
 from stream_processors.core.backlog import past_first_response_target
 from stream_processors.deadletter import KafkaDeadLetterSender
 from stream_processors.metrics import (
+    BURN_WINDOWS,
     ActionGauge,
     BacklogGauge,
     BusinessGauges,
     Metrics,
     ServiceGauges,
+    SlaVerdictGauges,
     window_starts,
 )
 from stream_processors.reads import read_endpoints
 from stream_processors.scorecard.queries import ClickHouseAggregates
 from stream_processors.scorecard.read_api import register_faust_views
 from stream_processors.scorecard.service import ScorecardService
-from stream_processors.sinks.breakdowns import service_aggregates
+from stream_processors.sinks.breakdowns import service_aggregates, sla_verdicts
 from stream_processors.sinks.clickhouse import AsyncClickHouseSink, ClickHouseSink
 from stream_processors.storage import connect, migrate
 
@@ -111,6 +114,7 @@ def create_app(
     backlog = BacklogGauge(metrics)
     services = ServiceGauges(metrics)
     actions = ActionGauge(metrics)
+    verdicts = SlaVerdictGauges(metrics)
     directory = load_directory(settings.directory_path)
 
     @app.task  # type: ignore[untyped-decorator]
@@ -125,7 +129,9 @@ def create_app(
         applied = migrate(client)
         if applied:
             log.info("applied ClickHouse migrations %s", [m.version for m in applied])
-        sink = AsyncClickHouseSink(ClickHouseSink(client), on_error=lambda _step, _exc: metrics.sink_errors.inc())
+        sink = AsyncClickHouseSink(
+            ClickHouseSink(client), on_error=lambda _step, _exc: metrics.sink_errors.inc()
+        )
         runtime["sink"] = sink
         kafka = aiokafka_kwargs(settings)
         producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True, linger_ms=5)
@@ -178,6 +184,7 @@ def create_app(
             by_service = await sink.call(service_aggregates, sink.sink.client, starts)
             for window in starts:
                 services.update(window, by_service.get(window, []), gauges.pairs(window))
+            verdicts.update(await sink.call(sla_verdicts, sink.sink.client, window_starts(now, BURN_WINDOWS)))
             backlog.update(past_first_response_target(await sink.unanswered_requests(), directory, now))
             actions.update(await sink.call(ClickHouseActions(sink.sink.client).actions), now)
         except Exception as exc:  # ClickHouse down: keep the last values, try again next time

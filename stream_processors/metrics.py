@@ -7,6 +7,8 @@ worker keeps no month of minute buckets in memory, and the gauges show exactly w
 ``customer_department="*"`` is the provider over all its customers; per-pair series are limited
 to the ``pair_limit`` pairs with most answers (the rest only count in ``"*"``). :class:`ServiceGauges`
 splits the same figures by service, for ``"*"`` and for the pairs that have series.
+:class:`SlaVerdictGauges` counts each provider's SLA verdicts over the burn-rate windows (5m to 6h)
+by event time, for the burn-rate rules.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ WINDOWS: Final = {
     "7d": timedelta(days=7),
     "28d": timedelta(days=28),
 }
+BURN_WINDOWS: Final = {
+    name: timedelta(seconds=int(name[:-1]) * {"m": 60, "h": 3600}[name[-1]])
+    for name in names.SLA_BURN_WINDOWS
+}
 ALL_CUSTOMERS: Final = names.OVERALL_CUSTOMER
 _PAIR = ("provider_department", "customer_department", "window")
 _SERVICE = ("provider_department", "customer_department", names.SERVICE_LABEL, "window")
@@ -49,6 +55,7 @@ class Metrics:
     last_event_timestamp: Gauge
     sla_met: Counter
     sla_breached: Counter
+    sla_verdicts: Gauge
     csat_average: Gauge
     csat_average_margin: Gauge
     csat_responses: Gauge
@@ -109,15 +116,24 @@ class Metrics:
                 "occurred_at of the newest processed event.",
                 ("source",),
             ),
+            # Processing-time throughput of the verdicts, not burn rates: a correction (breach
+            # retracted, met added) adds to met without taking from breached, and a replay counts a
+            # month of verdicts at once. Burn rates read deptpulse_sla_verdicts.
             sla_met=counter(
                 "deptpulse_sla_met_total",
-                "Requests judged within SLA.",
+                "SLA verdicts 'met' as processed (a correction counts again; not for burn rates).",
                 ("provider_department", "customer_department"),
             ),
             sla_breached=counter(
                 "deptpulse_sla_breached_total",
-                "Requests judged past SLA.",
+                "SLA verdicts 'breached' as processed (a correction counts again; not for burn rates).",
                 ("provider_department", "customer_department"),
+            ),
+            sla_verdicts=gauge(
+                names.SLA_VERDICTS,
+                "Requests whose SLA verdict (met or breached) falls in the window by event time; "
+                "corrections retracted.",
+                ("provider_department", "verdict", "window"),
             ),
             csat_average=gauge("deptpulse_csat_average", "Mean CSAT (1-5) over the window."),
             csat_average_margin=gauge(
@@ -339,10 +355,34 @@ class ActionGauge:
         self._published = set(current)
 
 
-def window_starts(now: datetime) -> dict[str, datetime]:
-    """The start of every window, minute-aligned, ending at ``now``."""
+class SlaVerdictGauges:
+    """Publishes each provider's met and breached verdicts per burn-rate window: every provider with
+    a verdict in any window gets both counts in every window (0 where it has none), so a ratio over
+    a quiet short window is 0 of n rather than missing; a provider without any loses its series."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.gauge = metrics.sla_verdicts
+        self._published: set[str] = set()
+
+    def update(self, counts: Mapping[str, Mapping[str, tuple[int, int]]]) -> None:
+        """``counts``: window -> provider -> (met, breached)."""
+        providers = {provider for by_provider in counts.values() for provider in by_provider}
+        for provider in self._published - providers:
+            for window in BURN_WINDOWS:
+                for verdict in ("met", "breached"):
+                    _remove_child(self.gauge, (provider, verdict, window))
+        for provider in providers:
+            for window in BURN_WINDOWS:
+                met, breached = counts.get(window, {}).get(provider, (0, 0))
+                self.gauge.labels(provider, "met", window).set(met)
+                self.gauge.labels(provider, "breached", window).set(breached)
+        self._published = providers
+
+
+def window_starts(now: datetime, windows: Mapping[str, timedelta] = WINDOWS) -> dict[str, datetime]:
+    """The start of every window (the business windows by default), minute-aligned, ending at ``now``."""
     minute = now.replace(second=0, microsecond=0)
-    return {name: minute - length for name, length in WINDOWS.items()}
+    return {name: minute - length for name, length in windows.items()}
 
 
 def _answers(aggregate: MinuteAggregate) -> int:

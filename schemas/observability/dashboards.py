@@ -712,9 +712,10 @@ def sla(directory: Directory) -> dict[str, Any]:
         ),
         layout.panel(
             "timeseries",
-            "Requests with an SLA verdict, per hour",
-            [_target(f"{names.sla_requests('1h')}{{{providers}}} * 3600", "{{provider_department}}")],
+            "Requests with an SLA verdict in the last hour",
+            [_target(f"{names.sla_requests('1h')}{{{providers}}}", "{{provider_department}}")],
             (12, 8),
+            description="By the time of the verdict (the resolution), as the burn rates count them.",
             decimals=0,
         ),
         layout.panel(

@@ -65,16 +65,25 @@ BY_SERVICE_PANEL = "By service"  # the scorecard dashboard's row and table
 SLA_BY_SERVICE_PANEL = "SLA attainment by service"  # the SLA dashboard's table
 
 
+# SLA verdicts by event time (the minute of the resolution that decided them), per provider over
+# the burn-rate windows: gauge {provider_department, verdict ("met" | "breached"), window}, read from
+# the signed minute buckets, so a corrected verdict moves from one count to the other instead of
+# counting twice, and a replayed month lands in the windows of its own dates, not in the last 5m.
+SLA_VERDICTS = "deptpulse_sla_verdicts"
+SLA_BURN_WINDOWS = ("5m", "30m", "1h", "6h")
+
+
 def sla_requests(window: str) -> str:
-    return f"deptpulse:sla_requests:rate{window}"
+    """Requests with an SLA verdict in the window (a count, not a rate)."""
+    return f"deptpulse:sla_requests:window{window}"
 
 
 def sla_breach_ratio(window: str) -> str:
-    return f"deptpulse:sla_breach_ratio:rate{window}"
+    return f"deptpulse:sla_breach_ratio:window{window}"
 
 
 def sla_burn_rate(window: str) -> str:
-    return f"deptpulse:sla_burn_rate:rate{window}"
+    return f"deptpulse:sla_burn_rate:window{window}"
 
 
 def dashboard_url(grafana_url: str, uid: str, variables: dict[str, str] | None = None) -> str:

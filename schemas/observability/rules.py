@@ -7,8 +7,11 @@ sample minimum. Metric contract (the worker's ``/metrics``):
 
 * gauges ``{provider_department, customer_department, window}`` with ``window`` in 1h|24h|7d|28d and
   ``customer_department="*"`` for the provider's overall row (every internal customer together);
-* counters ``deptpulse_sla_met_total`` / ``deptpulse_sla_breached_total`` per pair (a ``"*"`` row,
-  if the worker ever exports one, is excluded so nothing counts twice);
+* gauges ``deptpulse_sla_verdicts{provider_department, verdict, window}``: met and breached SLA
+  verdicts by event time over the burn-rate windows (5m|30m|1h|6h), read from the signed minute
+  buckets; the burn rates are ratios of these, not ``rate()`` of the processing-time counters
+  ``deptpulse_sla_{met,breached}_total`` (a correction would count twice, a replay would crowd
+  weeks of verdicts into the last minutes);
 * pipeline metrics of the worker (job ``deptpulse-worker``) and gateway (job ``deptpulse-gateway``).
 """
 
@@ -79,6 +82,17 @@ class RuleOptions:
     action_recent_days: int = 28  # satisfaction alerts name an improvement action started this recently
 
     def __post_init__(self) -> None:
+        unexported = {
+            window
+            for tier in self.burn_rate_tiers
+            for window in (tier.long_window, tier.short_window)
+            if window not in names.SLA_BURN_WINDOWS
+        }
+        if unexported:
+            raise ValueError(
+                f"burn-rate windows {sorted(unexported)}: the worker exports SLA verdicts over "
+                f"{', '.join(names.SLA_BURN_WINDOWS)} only"
+            )
         if not 1 <= self.action_recent_days <= names.ACTION_EXPORT_DAYS:
             raise ValueError(
                 f"action_recent_days {self.action_recent_days}: the worker exports the actions of the "
@@ -363,29 +377,20 @@ def _window_seconds(window: str) -> int:
     return value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
 
 
-def _sla_requests_expr(window: str) -> str:
-    """Met plus breached per provider; a provider with only one of the two counters still counts
-    (``rate`` drops the metric name, so one selector for both counters would clash)."""
-    met, breached = (
-        f'sum by ({PROVIDER}) (rate(deptpulse_sla_{verdict}_total{{{CUSTOMER}!="{OVERALL_CUSTOMER}"}}[{window}]))'
-        for verdict in ("met", "breached")
-    )
-    return f"{met}\n  + {breached}\nor {met}\nor {breached}"
-
-
 def sla_rules(options: RuleOptions) -> dict[str, Any]:
     recording: list[dict[str, Any]] = []
-    pairs = f'{CUSTOMER}!="{OVERALL_CUSTOMER}"'
+    breached = 'verdict="breached"'
     for window in _burn_windows(options):
         recording += [
             {
                 "record": names.sla_requests(window),
-                "expr": _sla_requests_expr(window),
+                "expr": f"sum by ({PROVIDER}) ({names.SLA_VERDICTS}{_window_sel(window)})",
             },
             {
+                # Absent, not 0/0, while a window has no verdict.
                 "record": names.sla_breach_ratio(window),
-                "expr": f"sum by ({PROVIDER}) (rate(deptpulse_sla_breached_total{{{pairs}}}[{window}]))\n"
-                f"/ {names.sla_requests(window)}",
+                "expr": f"sum by ({PROVIDER}) ({names.SLA_VERDICTS}{_window_sel(window, breached)})\n"
+                f"/ ({names.sla_requests(window)} > 0)",
             },
             {
                 "record": names.sla_burn_rate(window),
@@ -423,11 +428,7 @@ def _report_window(window: str) -> str:
 def _burn_rate_alert(tier: BurnRateTier) -> _AlertSpec:
     long, short, factor = tier.long_window, tier.short_window, _num(tier.factor)
     days = _num(round(SLA_BUDGET_PERIOD_DAYS / tier.factor, 1))
-    requests = _query(
-        f"{names.sla_requests(long)}{{{PROVIDER}=%q}} * {_window_seconds(long)}",
-        "$labels.provider_department",
-        "int",
-    )
+    requests = _query(f"{names.sla_requests(long)}{{{PROVIDER}=%q}}", "$labels.provider_department", "int")
     return _AlertSpec(
         name=f"DeptpulseSlaBudgetBurn{tier.name}",
         expr=_expr(
@@ -436,8 +437,7 @@ def _burn_rate_alert(tier: BurnRateTier) -> _AlertSpec:
             and on ({PROVIDER})
               {names.sla_burn_rate(short)} > {factor}
             and on ({PROVIDER})
-              ({names.sla_requests(long)} * {_window_seconds(long)}
-                >= on ({PROVIDER}) {names.POLICY_SLA_MIN_SAMPLE})
+              ({names.sla_requests(long)} >= on ({PROVIDER}) {names.POLICY_SLA_MIN_SAMPLE})
             """
         ),
         for_=tier.for_,

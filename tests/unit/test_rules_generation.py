@@ -17,7 +17,7 @@ from deptpulse.settings import EXAMPLE_DIRECTORY
 from schemas.directory import AlertPolicy, Directory, load_directory
 from schemas.observability import names
 from schemas.observability.render import to_yaml
-from schemas.observability.rules import RuleOptions, alerts, policy_rules, rule_files
+from schemas.observability.rules import BurnRateTier, RuleOptions, alerts, policy_rules, rule_files
 
 pytestmark = pytest.mark.unit
 
@@ -177,12 +177,20 @@ def test_a_department_policy_overrides_the_default(directory: Directory) -> None
     )  # the others keep the default
 
 
-def test_burn_rate_pairs_exclude_the_overall_row(directory: Directory) -> None:
+def test_burn_rates_read_the_event_time_verdict_gauges(directory: Directory) -> None:
     recording = rule_files(directory)["sla.yml"]["groups"][0]["rules"]
-    counters = [rule["expr"] for rule in recording if rule["record"].startswith("deptpulse:sla_requests:")]
-    assert counters and all('customer_department!="*"' in expr for expr in counters)
-    windows = {rule["record"].rsplit(":rate", 1)[1] for rule in recording if ":rate" in rule["record"]}
-    assert windows == {"5m", "30m", "1h", "6h"}
+    burn = [rule for rule in recording if ":window" in rule["record"]]
+    windows = {rule["record"].rsplit(":window", 1)[1] for rule in burn}
+    assert windows == set(names.SLA_BURN_WINDOWS) == {"5m", "30m", "1h", "6h"}
+    # Not rate() over the processing-time counters: a correction would count twice, a replay crowd.
+    assert all("_total" not in rule["expr"] and "rate(" not in rule["expr"] for rule in burn)
+    requests = [rule["expr"] for rule in burn if rule["record"].startswith("deptpulse:sla_requests:")]
+    assert requests and all(names.SLA_VERDICTS in expr for expr in requests)
+
+
+def test_burn_rate_windows_must_be_exported_by_the_worker() -> None:
+    with pytest.raises(ValueError, match="burn-rate windows"):
+        RuleOptions(burn_rate_tiers=(BurnRateTier("Fast", "page", "2h", "5m", 14.4, "2m"),))
 
 
 def test_options_change_windows_thresholds_and_links(directory: Directory) -> None:
