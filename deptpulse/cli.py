@@ -84,7 +84,7 @@ def stack_install(ctx: click.Context) -> None:
     "--kafka-brokers",
     type=click.IntRange(1, 9),
     help="Run this many Kafka brokers (DEPTPULSE_KAFKA_BROKERS): 3 makes a KRaft quorum, topics with 3 "
-    "replicas and min.insync.replicas=2. `stack status` and `stack down` find them without it.",
+    "replicas and min.insync.replicas=2. Later `stack` commands find them without it.",
 )
 @click.pass_context
 def stack_up(ctx: click.Context, services: tuple[str, ...], kafka_brokers: int | None) -> None:
@@ -882,10 +882,12 @@ def config_reference(check: bool) -> None:
 
 # --- deptpulse surveys / actions: did it work? (deptpulse/cli_loop.py) --------------------------
 # Imported here, after UserError and settings_of, which its commands import when they run.
+from deptpulse.cli_digest import digest  # noqa: E402
 from deptpulse.cli_loop import actions, surveys  # noqa: E402
 
 main.add_command(surveys)
 main.add_command(actions)
+main.add_command(digest)
 
 
 if __name__ == "__main__":

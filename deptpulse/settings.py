@@ -146,6 +146,45 @@ class Settings(BaseSettings):
         description="Days after an action's start left out of the comparison while the change settles in.",
     )
 
+    # Mail: one relay for Alertmanager's alert mails (`deptpulse rules generate` writes these into its
+    # configuration) and for the weekly digest (`deptpulse digest` sends through it).
+    smtp_smarthost: str = Field(
+        default="127.0.0.1:2525",
+        pattern=r"^\S+:\d{1,5}$",
+        description="host:port of the mail relay; the default is the local mail sink.",
+    )
+    smtp_from: str = Field(
+        default="deptpulse@example.com", description="Sender address of alert and digest mails."
+    )
+    smtp_hello: str = Field(default="localhost", description="Name this host gives the relay (EHLO).")
+    smtp_require_tls: bool = Field(
+        default=False, description="STARTTLS to the relay, refusing to send without it."
+    )
+    smtp_auth_username: str | None = Field(
+        default=None, description="User name at the relay; unset = no login."
+    )
+    smtp_auth_password: SecretStr | None = Field(
+        default=None,
+        description="Password at the relay, for `deptpulse digest`; unset = the digest reads "
+        "DEPTPULSE_SMTP_AUTH_PASSWORD_FILE.",
+    )
+    smtp_auth_password_file: Path | None = Field(
+        default=None,
+        description="File holding the relay password: named in Alertmanager's configuration (never copied "
+        "into it), read by `deptpulse digest` when DEPTPULSE_SMTP_AUTH_PASSWORD is unset.",
+    )
+    # The weekly digest (deptpulse digest).
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL of the read API as department heads reach it; the digest links to "
+        "<base>/scorecard/<department>. Unset = the worker on loopback.",
+    )
+    alertmanager_url: str | None = Field(
+        default=None,
+        description="Alertmanager whose active alerts the digest lists; unset = the local stack's, "
+        "http://127.0.0.1:<DEPTPULSE_ALERTMANAGER_PORT>.",
+    )
+
     @field_validator("clickhouse_url")
     @classmethod
     def _http_only(cls, value: SecretStr | None) -> SecretStr | None:
@@ -188,15 +227,8 @@ class Settings(BaseSettings):
 
     @property
     def kafka_replication(self) -> tuple[int, int]:
-        """(replication factor, min.insync.replicas) of the topics deptpulse creates.
-
-        (-1, -1) for one broker: the broker's defaults (1 and 1 locally). From three brokers an
-        acknowledged (acks=all) event is on two of them and sends go on with one broker down.
-        """
-        if self.kafka_brokers == 1:
-            return -1, -1
-        replication = min(self.kafka_brokers, 3)
-        return replication, 2 if replication >= 3 else 1
+        """(replication factor, min.insync.replicas) of the topics deptpulse creates."""
+        return kafka_replication(self.kafka_brokers)
 
     @property
     def chdb_path(self) -> Path:
@@ -249,9 +281,34 @@ class Settings(BaseSettings):
             ssl_context=self.kafka_ssl_context(),
         )
 
+    def alertmanager_smtp_options(self) -> dict[str, Any]:
+        """The SMTP fields of Alertmanager's generated configuration (``AlertmanagerOptions``)."""
+        return {
+            "smtp_smarthost": self.smtp_smarthost,
+            "smtp_from": self.smtp_from,
+            "smtp_hello": self.smtp_hello,
+            "smtp_require_tls": self.smtp_require_tls,
+            "smtp_auth_username": self.smtp_auth_username,
+            "smtp_auth_password_file": (
+                str(self.smtp_auth_password_file) if self.smtp_auth_password_file else None
+            ),
+        }
+
     def masked_dump(self) -> dict[str, Any]:
         """Settings for logs: secrets stay masked (SecretStr prints as '**********')."""
         return {key: (str(value) if isinstance(value, SecretStr) else value) for key, value in self}
+
+
+def kafka_replication(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of ``brokers``.
+
+    (-1, -1) for one broker: the broker's defaults (1 and 1 locally). From three brokers an
+    acknowledged (acks=all) event is on two of them and sends go on with one broker down.
+    """
+    if brokers == 1:
+        return -1, -1
+    replication = min(brokers, 3)
+    return replication, 2 if replication >= 3 else 1
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -48,7 +48,7 @@ import yaml
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from deptpulse.settings import KAFKA_SASL_MECHANISM, REPO_ROOT, Settings
+from deptpulse.settings import KAFKA_SASL_MECHANISM, REPO_ROOT, Settings, kafka_replication
 
 DEPLOY = REPO_ROOT / "deploy"
 SERVICES = ("kafka", "alertmanager", "prometheus")  # start order; stopped in reverse
@@ -656,7 +656,8 @@ class _Kafka(_Service):
         return username, password.get_secret_value()
 
     def server_properties(self) -> str:
-        replication, min_insync = self.settings.kafka_replication
+        # From the nodes, not the setting: started from the cluster record, they may be more.
+        replication, min_insync = kafka_replication(len(self.nodes))
         replication, min_insync = max(replication, 1), max(min_insync, 1)
         voters = ",".join(f"{node.node_id}@{self.host}:{node.controller_port}" for node in self.nodes)
         return "\n".join(

@@ -91,6 +91,7 @@ def test_status_and_down_find_every_broker_of_the_last_start_without_the_setting
         "127.0.0.1:31003",
     ]
     assert stack.down(["kafka"]) == []  # nothing runs; every node's pid file is looked at
+    assert properties(stack, "kafka-3")["min.insync.replicas"] == "2"  # as formatted, not as the setting says
 
 
 def test_storage_formatted_for_another_broker_count_is_refused(tmp_path: Path) -> None:
