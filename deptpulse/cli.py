@@ -882,12 +882,10 @@ def config_reference(check: bool) -> None:
 
 # --- deptpulse surveys / actions: did it work? (deptpulse/cli_loop.py) --------------------------
 # Imported here, after UserError and settings_of, which its commands import when they run.
-from deptpulse.cli_digest import digest  # noqa: E402
 from deptpulse.cli_loop import actions, surveys  # noqa: E402
 
 main.add_command(surveys)
 main.add_command(actions)
-main.add_command(digest)
 
 
 if __name__ == "__main__":
