@@ -4,7 +4,9 @@ Four dashboards (uids in :mod:`schemas.observability.names`): the department sco
 ``$provider_department``), the provider x customer matrix, SLA and response times, and pipeline
 health. Every panel queries Prometheus (datasource uid ``prometheus``); the ClickHouse datasource
 (uid ``clickhouse``, plugin ``grafana-clickhouse-datasource``) is provisioned for ad-hoc queries of
-the facts. Colour thresholds use the organisation's default alert policy; a department's own
+the facts. Figures with a target (CSAT average, satisfied share, SLA attainment, NPS) are coloured
+by the evidence of their 95 % interval (the ``deptpulse:*_evidence:*`` series: the rule of the
+alerts and of the HTML scorecard), never by a threshold on the point value; a department's own
 targets are plotted from the ``deptpulse:policy_*`` series.
 """
 
@@ -99,6 +101,8 @@ class _Layout:
         custom: dict[str, Any] | None = None,
         transformations: list[dict[str, Any]] | None = None,
         overrides: list[dict[str, Any]] | None = None,
+        color: dict[str, Any] | None = None,
+        mappings: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         defaults: dict[str, Any] = {}
         if unit:
@@ -111,6 +115,10 @@ class _Layout:
                 "steps": [{"color": color, "value": value} for color, value in thresholds],
             }
             defaults["color"] = {"mode": "thresholds"}
+        if color:
+            defaults["color"] = color
+        if mappings:
+            defaults["mappings"] = mappings
         if custom:
             defaults["custom"] = custom
         panel: dict[str, Any] = {
@@ -189,6 +197,42 @@ def _service_variable(providers: str) -> dict[str, Any]:
 
 def _below_target(target: float) -> Thresholds:
     return [("red", None), ("green", target)]
+
+
+# The evidence series' values (names.EVIDENCE_*) as words and colours, those of the HTML scorecard.
+EVIDENCE_MAPPINGS = [
+    {
+        "type": "value",
+        "options": {
+            str(names.EVIDENCE_BELOW): {"text": "below target", "color": "red", "index": 0},
+            str(names.EVIDENCE_UNCLEAR): {
+                "text": "unclear: the interval straddles the target",
+                "color": "orange",
+                "index": 1,
+            },
+            str(names.EVIDENCE_ABOVE): {"text": "meets target", "color": "green", "index": 2},
+            str(names.EVIDENCE_TOO_FEW): {"text": "too few samples", "color": "text", "index": 3},
+        },
+    }
+]
+_NEUTRAL = {"mode": "fixed", "fixedColor": "text"}
+
+
+def _evidence_query(evidence: str, count: str, selector: str) -> str:
+    """The evidence of each row of ``selector``, and EVIDENCE_TOO_FEW for rows below the sample minimum."""
+    return f"{evidence}{selector} or ({count}{selector} * 0 - {-names.EVIDENCE_TOO_FEW})"
+
+
+def _evidence_override(ref_id: str) -> dict[str, Any]:
+    """The field of query ``ref_id`` shown as words, coloured by its mapping."""
+    return {
+        "matcher": {"id": "byFrameRefID", "options": ref_id},
+        "properties": [
+            {"id": "mappings", "value": EVIDENCE_MAPPINGS},
+            {"id": "color", "value": {"mode": "thresholds"}},
+            {"id": "unit", "value": "none"},
+        ],
+    }
 
 
 _SEVERITY_COLOURS = {"page": "red", "ticket": "orange", "info": "blue"}
@@ -318,38 +362,59 @@ def scorecard(directory: Directory) -> dict[str, Any]:
         f'{{provider_department="{PROVIDER_VAR}",customer_department!="{OVERALL_CUSTOMER}"}}'
     )
     stat_size = (3, 4)
+
+    def figure(
+        title: str, metric: str, evidence: str, count: str, description: str, unit: str | None, decimals: int
+    ) -> dict[str, Any]:
+        """A figure with a target: its value (neutral) above what its 95 % interval says against the
+        target (below / unclear / meets, or too few samples), coloured like the HTML scorecard."""
+        return layout.panel(
+            "stat",
+            title,
+            [
+                _target(_overall(metric), "value"),
+                _target(_evidence_query(evidence, count, _overall("")), "against target"),
+            ],
+            stat_size,
+            description=f"{description} Coloured by the 95 % interval against the department's target, "
+            "as the alerts judge it: red only when even its upper end is below target.",
+            unit=unit,
+            decimals=decimals,
+            color=_NEUTRAL,
+            overrides=[_evidence_override("B")],
+            options=_STAT | {"orientation": "horizontal", "textMode": "value"},
+        )
+
     panels = [
         layout.row(f"${{provider_department:text}}: every internal customer, last {WINDOW_VAR}"),
-        layout.panel(
-            "stat",
+        figure(
             "CSAT average",
-            [_target(_overall("deptpulse_csat_average"))],
-            stat_size,
-            description="Mean answer, 1 to 5.",
-            decimals=2,
-            thresholds=_below_target(policy.csat_target),
-            options=_STAT,
+            "deptpulse_csat_average",
+            names.CSAT_AVERAGE_EVIDENCE,
+            "deptpulse_csat_responses",
+            "Mean answer, 1 to 5.",
+            None,
+            2,
         ),
-        layout.panel(
-            "stat",
+        figure(
             "Satisfied share",
-            [_target(_overall("deptpulse_satisfied_share"))],
-            stat_size,
-            description="Share of answers 4 or 5 of 5.",
-            unit="percentunit",
-            decimals=1,
-            thresholds=_below_target(policy.satisfied_share_target),
-            options=_STAT,
+            "deptpulse_satisfied_share",
+            names.SATISFIED_SHARE_EVIDENCE,
+            "deptpulse_csat_responses",
+            "Share of answers 4 or 5 of 5.",
+            "percentunit",
+            1,
         ),
         layout.panel(
             "stat",
             "Satisfied share, 95% lower bound",
             [_target(_overall("deptpulse_satisfied_share_lower_bound"))],
             stat_size,
-            description="Wilson lower bound: low when answers are few.",
+            description="Wilson lower bound: low when answers are few, so not a verdict on its own "
+            "(10 satisfied answers of 10 give 72 %).",
             unit="percentunit",
             decimals=1,
-            thresholds=_below_target(policy.satisfied_share_target),
+            color=_NEUTRAL,
             options=_STAT,
         ),
         layout.panel(
@@ -362,25 +427,23 @@ def scorecard(directory: Directory) -> dict[str, Any]:
             thresholds=_below_target(policy.csat_min_sample),
             options=_STAT,
         ),
-        layout.panel(
-            "stat",
+        figure(
             "Internal NPS",
-            [_target(_overall("deptpulse_nps"))],
-            stat_size,
-            decimals=0,
-            thresholds=_below_target(policy.nps_target),
-            options=_STAT,
+            "deptpulse_nps",
+            names.NPS_EVIDENCE,
+            "deptpulse_nps_responses",
+            "Promoters minus detractors, -100 to 100.",
+            None,
+            0,
         ),
-        layout.panel(
-            "stat",
+        figure(
             "SLA attainment",
-            [_target(_overall("deptpulse_sla_attainment_ratio"))],
-            stat_size,
-            description="Share of requests that met their SLA targets.",
-            unit="percentunit",
-            decimals=1,
-            thresholds=_below_target(policy.sla_attainment_target),
-            options=_STAT,
+            "deptpulse_sla_attainment_ratio",
+            names.SLA_ATTAINMENT_EVIDENCE,
+            "deptpulse_sla_requests",
+            "Share of requests that met their SLA targets.",
+            "percentunit",
+            1,
         ),
         layout.panel(
             "stat",
@@ -570,29 +633,32 @@ def matrix(directory: Directory) -> dict[str, Any]:
     policy = directory.alert_policy
     layout = _Layout()
 
+    pairs = f'{{customer_department!="{OVERALL_CUSTOMER}",window="{WINDOW_VAR}"}}'
+
     def grid(
         title: str,
-        metric: str,
+        expr: str,
         unit: str | None,
-        thresholds: Thresholds,
         description: str,
         decimals: int | None = None,
+        thresholds: Thresholds | None = None,
+        *,
+        evidence: bool = False,
     ) -> dict[str, Any]:
+        """A provider x customer table; coloured by ``thresholds``, by the evidence mappings when
+        ``evidence`` (the query gives names.EVIDENCE_* values), else neutral."""
         return layout.panel(
             "table",
             title,
-            [
-                _target(
-                    f'{metric}{{customer_department!="{OVERALL_CUSTOMER}",window="{WINDOW_VAR}"}}',
-                    instant=True,
-                )
-            ],
+            [_target(expr, instant=True)],
             (12, 10),
             description=f"Rows: provider department; columns: customer department. {description}",
             unit=unit,
             decimals=decimals,
             thresholds=thresholds,
-            custom=_CELL_COLOURS,
+            color=None if thresholds or evidence else _NEUTRAL,
+            mappings=EVIDENCE_MAPPINGS if evidence else None,
+            custom=_CELL_COLOURS if thresholds or evidence else {"align": "center"},
             transformations=[
                 {
                     "id": "groupingToMatrix",
@@ -606,53 +672,45 @@ def matrix(directory: Directory) -> dict[str, Any]:
             ],
         )
 
+    def against_target(what: str, evidence: str, count: str) -> dict[str, Any]:
+        return grid(
+            f"{what} against target",
+            _evidence_query(evidence, count, pairs),
+            None,
+            f"What the 95 % interval of the {what.lower()} says against the provider's target, as the "
+            "alerts judge it: below only when even its upper end is below target, meets when its "
+            "lower end reaches it, unclear in between; too few samples below the policy's minimum.",
+            evidence=True,
+        )
+
     panels = [
         grid(
-            "Satisfied share, 95% lower bound",
-            "deptpulse_satisfied_share_lower_bound",
-            "percentunit",
-            _below_target(policy.satisfied_share_target),
-            "Conservative: few answers pull it down.",
-            0,
+            "Satisfied share", f"deptpulse_satisfied_share{pairs}", "percentunit", "Answers 4 or 5 of 5.", 0
         ),
-        grid(
-            "Satisfied share",
-            "deptpulse_satisfied_share",
-            "percentunit",
-            _below_target(policy.satisfied_share_target),
-            "Answers 4 or 5 of 5.",
-            0,
-        ),
-        grid(
-            "CSAT answers",
-            "deptpulse_csat_responses",
-            None,
-            _below_target(policy.csat_min_sample),
-            "Below the policy minimum, no alert fires.",
-            0,
-        ),
+        against_target("Satisfied share", names.SATISFIED_SHARE_EVIDENCE, "deptpulse_csat_responses"),
         grid(
             "SLA attainment",
-            "deptpulse_sla_attainment_ratio",
+            f"deptpulse_sla_attainment_ratio{pairs}",
             "percentunit",
-            _below_target(policy.sla_attainment_target),
             "Requests that met their SLA targets.",
             0,
         ),
+        against_target("SLA attainment", names.SLA_ATTAINMENT_EVIDENCE, "deptpulse_sla_requests"),
+        grid("Internal NPS", f"deptpulse_nps{pairs}", None, "Promoters minus detractors, -100 to 100.", 0),
+        against_target("Internal NPS", names.NPS_EVIDENCE, "deptpulse_nps_responses"),
         grid(
-            "First response p90 (business time)",
-            "deptpulse_first_response_p90_business_seconds",
-            "s",
-            [("green", None)],
-            "In the provider's business hours.",
+            "CSAT answers",
+            f"deptpulse_csat_responses{pairs}",
+            None,
+            "Below the policy minimum, no alert fires.",
+            0,
+            _below_target(policy.csat_min_sample),
         ),
         grid(
-            "Internal NPS",
-            "deptpulse_nps",
-            None,
-            _below_target(policy.nps_target),
-            "Promoters minus detractors, -100 to 100.",
-            0,
+            "First response p90 (business time)",
+            f"deptpulse_first_response_p90_business_seconds{pairs}",
+            "s",
+            "In the provider's business hours.",
         ),
     ]
     return _dashboard(

@@ -33,6 +33,18 @@ SATISFIED_SHARE_UPPER_BOUND = "deptpulse:satisfied_share_upper_bound:wilson95"
 SLA_ATTAINMENT_UPPER_BOUND = "deptpulse:sla_attainment_upper_bound:wilson95"
 NPS_UPPER_BOUND = "deptpulse:nps_upper_bound:95"
 CSAT_AVERAGE_UPPER_BOUND = "deptpulse:csat_average_upper_bound:95"
+SLA_ATTAINMENT_LOWER_BOUND = "deptpulse:sla_attainment_lower_bound:wilson95"
+
+# What a figure's 95 % interval says against its target, per row {provider, customer, window}, the
+# rule of the alerts and of the HTML scorecard's colours (stream_processors.scorecard.rows.evidence):
+# EVIDENCE_BELOW when even the upper end is below target, EVIDENCE_ABOVE when the lower end reaches
+# it, EVIDENCE_UNCLEAR when the interval straddles it; no series below the policy's sample minimum
+# (the dashboards show EVIDENCE_TOO_FEW there).
+SATISFIED_SHARE_EVIDENCE = "deptpulse:satisfied_share_evidence:wilson95"
+SLA_ATTAINMENT_EVIDENCE = "deptpulse:sla_attainment_evidence:wilson95"
+CSAT_AVERAGE_EVIDENCE = "deptpulse:csat_average_evidence:95"
+NPS_EVIDENCE = "deptpulse:nps_evidence:95"
+EVIDENCE_BELOW, EVIDENCE_UNCLEAR, EVIDENCE_ABOVE, EVIDENCE_TOO_FEW = -1, 0, 1, -2
 
 
 # Per provider x customer x service gauges of the worker (stream_processors.metrics.ServiceGauges),

@@ -404,6 +404,20 @@ def sla_rules(options: RuleOptions) -> dict[str, Any]:
             "expr": _wilson_upper_bound("deptpulse_sla_attainment_ratio", "deptpulse_sla_requests"),
         },
         {
+            "record": names.SLA_ATTAINMENT_LOWER_BOUND,
+            "expr": _wilson_bound("deptpulse_sla_attainment_ratio", "deptpulse_sla_requests", "-"),
+        },
+        {
+            "record": names.SLA_ATTAINMENT_EVIDENCE,
+            "expr": _evidence(
+                names.SLA_ATTAINMENT_UPPER_BOUND,
+                names.SLA_ATTAINMENT_LOWER_BOUND,
+                names.POLICY_SLA_ATTAINMENT_TARGET,
+                "deptpulse_sla_requests",
+                names.POLICY_SLA_MIN_SAMPLE,
+            ),
+        },
+        {
             "record": names.SERVICE_SLA_SHORTFALL,
             "expr": _shortfall(
                 names.SERVICE_SLA_REQUESTS, names.SERVICE_SLA_ATTAINMENT, names.POLICY_SLA_ATTAINMENT_TARGET
@@ -545,14 +559,41 @@ _Z = 1.96
 
 def _wilson_upper_bound(share: str, n: str) -> str:
     """The upper end of the Wilson 95% interval of ``share`` over ``n`` answers, in PromQL."""
+    return _wilson_bound(share, n, "+")
+
+
+def _wilson_bound(share: str, n: str, sign: Literal["+", "-"]) -> str:
+    """The upper (``+``) or lower (``-``) end of the Wilson 95% interval of ``share`` over ``n``."""
     z2 = _num(_Z * _Z)
     return _expr(
         f"""
         (
             {share} + {_num(_Z * _Z / 2)} / {n}
-          + {_num(_Z)} * sqrt({share} * (1 - {share}) / {n} + {_num(_Z * _Z / 4)} / {n} ^ 2)
+          {sign} {_num(_Z)} * sqrt({share} * (1 - {share}) / {n} + {_num(_Z * _Z / 4)} / {n} ^ 2)
         )
         / (1 + {z2} / {n})
+        """
+    )
+
+
+def _signed(value: int) -> str:
+    return f"- {-value}" if value < 0 else f"+ {value}"
+
+
+def _evidence(upper: str, lower: str, target: str, count: str, min_sample: str) -> str:
+    """-1, 0 or +1 per row: upper end below target, interval straddling it, lower end reaching it
+    (names.EVIDENCE_*); only rows with at least the policy's sample minimum, as the alerts."""
+    return _expr(
+        f"""
+        (
+            ({upper} < on ({PROVIDER}) group_left {target}) * 0 {_signed(names.EVIDENCE_BELOW)}
+          or
+            ({lower} >= on ({PROVIDER}) group_left {target}) * 0 {_signed(names.EVIDENCE_ABOVE)}
+          or
+            {upper} * 0 {_signed(names.EVIDENCE_UNCLEAR)}
+        )
+        and
+          ({count} >= on ({PROVIDER}) group_left {min_sample})
         """
     )
 
@@ -567,6 +608,36 @@ def satisfaction_rules(options: RuleOptions) -> dict[str, Any]:
         {
             "record": names.CSAT_AVERAGE_UPPER_BOUND,
             "expr": "deptpulse_csat_average + deptpulse_csat_average_margin",
+        },
+        {
+            "record": names.SATISFIED_SHARE_EVIDENCE,
+            "expr": _evidence(
+                names.SATISFIED_SHARE_UPPER_BOUND,
+                "deptpulse_satisfied_share_lower_bound",
+                names.POLICY_SATISFIED_SHARE_TARGET,
+                "deptpulse_csat_responses",
+                names.POLICY_CSAT_MIN_SAMPLE,
+            ),
+        },
+        {
+            "record": names.CSAT_AVERAGE_EVIDENCE,
+            "expr": _evidence(
+                names.CSAT_AVERAGE_UPPER_BOUND,
+                "(deptpulse_csat_average - deptpulse_csat_average_margin)",
+                names.POLICY_CSAT_TARGET,
+                "deptpulse_csat_responses",
+                names.POLICY_CSAT_MIN_SAMPLE,
+            ),
+        },
+        {
+            "record": names.NPS_EVIDENCE,
+            "expr": _evidence(
+                names.NPS_UPPER_BOUND,
+                "(deptpulse_nps - deptpulse_nps_margin)",
+                names.POLICY_NPS_TARGET,
+                "deptpulse_nps_responses",
+                names.POLICY_NPS_MIN_SAMPLE,
+            ),
         },
         {
             "record": names.SERVICE_SATISFACTION_SHORTFALL,

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,7 +26,9 @@ from schemas.directory import load_directory
 from schemas.observability import names
 from schemas.observability.dashboards import dashboards, panel_queries
 from stream_processors.core import MinuteAggregate
+from stream_processors.core.aggregates import merge_into
 from stream_processors.metrics import BusinessGauges, Metrics, ServiceGauges, ServiceRow
+from stream_processors.scorecard.rows import figure_evidence, scorecard_row
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +47,14 @@ ROWS: list[ServiceRow] = [
     ("hr", "finance", "", MinuteAggregate(csat_4=9, csat_1=1, sla_met=19, sla_breached=1)),
     ("hr", "it", "hr.payroll", MinuteAggregate(csat_5=30, sla_met=40, first_response_hist={40: 5})),
 ]
+
+
+def pair_sums(rows: list[ServiceRow]) -> dict[str, MinuteAggregate]:
+    """HR's sums per customer, one row per pair as the worker's window query gives them."""
+    sums: dict[str, MinuteAggregate] = {}
+    for _, customer, _, aggregate in rows:
+        merge_into(sums.setdefault(customer, MinuteAggregate()), aggregate)
+    return sums
 
 
 def get(prometheus: str, path: str, **params: str) -> Any:
@@ -76,20 +87,26 @@ def substitute(query: str) -> str:
     return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]", value, query)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def prometheus(prometheus_stack: Settings) -> Iterator[str]:
-    """The Prometheus URL once it has scraped the sample gauges and evaluated the rules on them."""
+    """The Prometheus URL once it has scraped the sample gauges and evaluated the rules on them.
+    One exporter for the module: one stopped between tests leaves the rule groups going stale at
+    different moments, so a test could read one group's fresh result beside another's gone one."""
     registry = CollectorRegistry()
     metrics = Metrics.create(registry)
     business, services = BusinessGauges(metrics), ServiceGauges(metrics)
     for window in names.WINDOWS:
-        business.update(window, [(provider, customer, a) for provider, customer, _, a in ROWS])
+        business.update(window, [("hr", customer, a) for customer, a in pair_sums(ROWS).items()])
         services.update(window, ROWS, business.pairs(window))
     server, thread = start_http_server(prometheus_stack.worker_port, addr="127.0.0.1", registry=registry)
     url = f"http://127.0.0.1:{prometheus_stack.prometheus_port}"
     try:
         deadline = time.monotonic() + 90
-        while not instant(url, f'{names.SERVICE_SLA_SHORTFALL}{{provider_department="hr",window="7d"}}'):
+        # Each rule group evaluates on its own schedule: wait for a result of every group read here.
+        recorded = (names.SERVICE_SLA_SHORTFALL, names.SERVICE_SATISFACTION_SHORTFALL)
+        while not all(
+            instant(url, f'{metric}{{provider_department="hr",window="7d"}}') for metric in recorded
+        ):
             assert time.monotonic() < deadline, "Prometheus did not scrape the gauges and evaluate the rules"
             time.sleep(1)
         yield url
@@ -162,3 +179,53 @@ def test_the_service_variable_lists_the_providers_services(prometheus: str) -> N
         selector, label = substitute(match.group(1)), match.group(2)
         values = get(prometheus, f"/api/v1/label/{label}/values", **{"match[]": selector})
         assert values == ["hr.payroll", "hr.recruiting", "other"], name
+
+
+EVIDENCE_VALUES = {
+    "below": names.EVIDENCE_BELOW,
+    "unclear": names.EVIDENCE_UNCLEAR,
+    "above": names.EVIDENCE_ABOVE,
+}
+
+
+def test_the_dashboards_colour_figures_by_the_evidence_the_html_page_uses(prometheus: str) -> None:
+    """Every colour-by-evidence query of the scorecard and the matrix gives, per row, what
+    ``figure_evidence`` (the HTML scorecard's colours) says of the same sums and policy."""
+    directory = load_directory(EXAMPLE_DIRECTORY)
+    policy = directory.policy_for("hr")
+    by_pair = pair_sums(ROWS) | pair_sums([(p, names.OVERALL_CUSTOMER, s, a) for p, _, s, a in ROWS])
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    expected = {
+        customer: figure_evidence(
+            scorecard_row("hr", customer, since, since, aggregate, MinuteAggregate(), policy), policy
+        )
+        for customer, aggregate in by_pair.items()
+    }
+    assert expected["finance"]["satisfied_share"] == "below" and expected["it"]["sla_attainment"] == "unclear"
+    generated = dashboards(directory)
+    figures = {
+        names.CSAT_AVERAGE_EVIDENCE: "csat_avg",
+        names.SATISFIED_SHARE_EVIDENCE: "satisfied_share",
+        names.SLA_ATTAINMENT_EVIDENCE: "sla_attainment",
+        names.NPS_EVIDENCE: "nps",
+    }
+    checked = 0
+    for name in ("scorecard.json", "matrix.json"):
+        for panel_id, _, query in panel_queries(generated[name]):
+            metric = query.split("{")[0]
+            if metric not in figures:
+                continue
+            result = get(prometheus, "/api/v1/query", query=substitute(query))["result"]
+            shown = {
+                sample["metric"]["customer_department"]: float(sample["value"][1])
+                for sample in result
+                if sample["metric"].get("provider_department") == "hr"
+            }
+            wanted = {
+                customer: float(EVIDENCE_VALUES.get(verdicts[figures[metric]], names.EVIDENCE_TOO_FEW))
+                for customer, verdicts in expected.items()
+                if (name == "matrix.json") == (customer != names.OVERALL_CUSTOMER)
+            }
+            assert shown == wanted, (name, panel_id, query)
+            checked += 1
+    assert checked == 7  # four stat panels of the scorecard, three grids of the matrix
