@@ -2,9 +2,10 @@
 
 Four dashboards (uids in :mod:`schemas.observability.names`): the department scorecard (templated by
 ``$provider_department``), the provider x customer matrix, SLA and response times, and pipeline
-health. Every panel queries Prometheus (datasource uid ``prometheus``); the ClickHouse datasource
-(uid ``clickhouse``, plugin ``grafana-clickhouse-datasource``) is provisioned for ad-hoc queries of
-the facts. Figures with a target (CSAT average, satisfied share, SLA attainment, NPS) are coloured
+health. The panels query Prometheus (datasource uid ``prometheus``), except the scorecard's latest
+survey campaign and its improvement-action annotations, which read ``raw_events`` through the
+ClickHouse datasource (uid ``clickhouse``, plugin ``grafana-clickhouse-datasource``) with the SQL the
+CLI uses (:mod:`schemas.reads`). Figures with a target (CSAT average, satisfied share, SLA attainment, NPS) are coloured
 by the evidence of their 95 % interval (the ``deptpulse:*_evidence:*`` series: the rule of the
 alerts and of the HTML scorecard), never by a threshold on the point value; a department's own
 targets are plotted from the ``deptpulse:policy_*`` series.
@@ -12,10 +13,11 @@ targets are plotted from the ``deptpulse:policy_*`` series.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from schemas import reads
 from schemas.directory import AlertPolicy, Directory
 from schemas.observability import names
 from schemas.observability.names import OVERALL_CUSTOMER, WINDOWS
@@ -23,6 +25,9 @@ from schemas.observability.render import notice
 from schemas.observability.rules import BURN_RATE_TIERS, BurnRateTier
 
 DATASOURCE = {"type": "prometheus", "uid": names.PROMETHEUS_DATASOURCE_UID}
+CLICKHOUSE = {"type": "grafana-clickhouse-datasource", "uid": names.CLICKHOUSE_DATASOURCE_UID}
+# The selected department as an SQL string literal (Grafana quotes and escapes it).
+PROVIDER_SQL = "${provider_department:sqlstring}"
 GRID_WIDTH = 24
 SCHEMA_VERSION = 39  # Grafana 11
 PROVIDER_VAR = "$provider_department"
@@ -103,6 +108,7 @@ class _Layout:
         overrides: list[dict[str, Any]] | None = None,
         color: dict[str, Any] | None = None,
         mappings: list[dict[str, Any]] | None = None,
+        datasource: dict[str, str] = DATASOURCE,
     ) -> dict[str, Any]:
         defaults: dict[str, Any] = {}
         if unit:
@@ -126,7 +132,7 @@ class _Layout:
             "type": kind,
             "title": title,
             "description": description,
-            "datasource": DATASOURCE,
+            "datasource": datasource,
             "gridPos": self.place(*size),
             "targets": [dict(target, refId=chr(ord("A") + i)) for i, target in enumerate(targets)],
             "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
@@ -135,6 +141,11 @@ class _Layout:
         if transformations:
             panel["transformations"] = transformations
         return panel
+
+
+def _sql_target(sql: str) -> dict[str, Any]:
+    """A ClickHouse datasource query in SQL mode, as a table (the plugin's format 1)."""
+    return {"datasource": CLICKHOUSE, "editorType": "sql", "queryType": "table", "format": 1, "rawSql": sql}
 
 
 def _target(expr: str, legend: str = "", *, instant: bool = False) -> dict[str, Any]:
@@ -287,6 +298,7 @@ def _dashboard(
     panels: list[dict[str, Any]],
     variables: list[dict[str, Any]],
     time_from: str,
+    annotations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "__generated": notice(directory.organisation),
@@ -302,7 +314,7 @@ def _dashboard(
         "refresh": "1m",
         "time": {"from": time_from, "to": "now"},
         "templating": {"list": variables},
-        "annotations": {"list": []},
+        "annotations": {"list": annotations or []},
         "links": [
             {
                 "type": "dashboards",
@@ -573,6 +585,23 @@ def scorecard(directory: Directory) -> dict[str, Any]:
             (12, 8),
             unit="percentunit",
         ),
+        layout.row("Survey campaign and improvement actions"),
+        layout.panel(
+            "table",
+            names.LATEST_CAMPAIGN_PANEL,
+            [_sql_target(latest_campaign_sql(directory))],
+            (24, 5),
+            description="The department's most recently started survey campaign, every customer "
+            "together, counted as `deptpulse surveys` counts it: the response rate is respondents "
+            "over invitations, left out when the invitations are incomplete; the NPS is left out "
+            "below the policy's minimum of answers. Each customer, the NPS margin and the change "
+            "against the previous campaign: `deptpulse surveys --provider <id>`. Improvement "
+            "actions (`deptpulse actions add`) are marked on the time series as annotations.",
+            datasource=CLICKHOUSE,
+            overrides=_units(
+                {"started": "dateTimeAsIso", "last answer": "dateTimeAsIso", "response rate": "percentunit"}
+            ),
+        ),
     ]
     variables = [
         _custom_variable(
@@ -592,7 +621,83 @@ def scorecard(directory: Directory) -> dict[str, Any]:
         panels,
         variables,
         "now-7d",
+        [
+            {
+                "name": names.ACTIONS_ANNOTATION,
+                "datasource": CLICKHOUSE,
+                "enable": True,
+                "iconColor": "purple",
+                "target": _sql_target(actions_annotation_sql()) | {"refId": "Anno"},
+            }
+        ],
     )
+
+
+def _policy_sql(directory: Directory, value: Callable[[AlertPolicy], float]) -> str:
+    """The selected department's policy value, as SQL: the directory's values by department id."""
+    ids = ", ".join(f"'{department.id}'" for department in directory.departments)
+    values = ", ".join(f"{float(value(directory.policy_for(d.id)))!r}" for d in directory.departments)
+    return f"transform({PROVIDER_SQL}, [{ids}], [{values}], {float(value(directory.alert_policy))!r})"
+
+
+def latest_campaign_sql(directory: Directory) -> str:
+    """The selected department's most recently started campaign, overall: the CLI's campaign SQL
+    (schemas.reads.CAMPAIGNS_SQL) and the rules of ``campaign_row`` (stream_processors.surveys)."""
+    campaigns = reads.with_provider_filter(reads.CAMPAIGNS_SQL, f"AND provider_department = {PROVIDER_SQL}")
+    min_answers = _policy_sql(directory, lambda policy: policy.nps_min_sample)
+    min_rate = _policy_sql(directory, lambda policy: policy.survey_min_response_rate)
+    incomplete = (
+        "(answered > 0 AND invitation_events = 0) OR (invitation_events > 0 AND respondents > invited)"
+    )
+    rate = (
+        "if(invitations > 0 AND incomplete = 0 AND total_invited > 0 AND people <= total_invited, "
+        "people / total_invited, NULL)"
+    )
+    return f"""SELECT
+    campaign_id AS campaign,
+    campaign_started AS started,
+    campaign_ended AS "last answer",
+    if(invitations > 0, total_invited, NULL) AS invited,
+    answers AS answered,
+    people AS respondents,
+    {rate} AS "response rate",
+    if(answers >= {min_answers}, round(100 * (promoters_total - detractors_total) / answers, 1), NULL) AS NPS,
+    multiIf(
+        invitations = 0, 'no invitations recorded',
+        incomplete > 0 OR people > total_invited, 'the invitations are incomplete',
+        people / total_invited < {min_rate}, 'low response: the figures speak for the few who answered',
+        answers < {min_answers}, 'too few answers for an NPS',
+        '') AS note
+FROM (
+    SELECT
+        campaign_id,
+        anyIf(started, overall = 1) AS campaign_started,
+        anyIf(ended, overall = 1) AS campaign_ended,
+        anyIf(invitation_events, overall = 1) AS invitations,
+        anyIf(invited, overall = 1) AS total_invited,
+        anyIf(answered, overall = 1) AS answers,
+        anyIf(respondents, overall = 1) AS people,
+        anyIf(promoters, overall = 1) AS promoters_total,
+        anyIf(detractors, overall = 1) AS detractors_total,
+        countIf(overall = 0 AND ({incomplete})) AS incomplete
+    FROM ({campaigns})
+    GROUP BY campaign_id
+    ORDER BY campaign_started DESC, campaign_id DESC
+    LIMIT 1
+)"""
+
+
+def actions_annotation_sql() -> str:
+    """The selected department's improvement actions in the time range, one annotation each at the
+    start of its start day (UTC): the CLI's action SQL (schemas.reads.ACTIONS_SQL)."""
+    actions = reads.with_provider_filter(reads.ACTIONS_SQL, f"AND provider_department = {PROVIDER_SQL}")
+    return f"""SELECT
+    toDateTime(toDate(started_on), 'UTC') AS time,
+    concat(title, ' (', if(service_category = '', 'every service', service_category),
+           if(customer_department = '', '', concat(', for ', customer_department)), ')') AS text
+FROM ({actions})
+WHERE $__timeFilter(time)
+ORDER BY time, text"""
 
 
 _CUSTOMER_COLUMNS = [
@@ -1103,6 +1208,14 @@ def dashboard_provider(options: DashboardOptions | None = None) -> dict[str, Any
             }
         ],
     }
+
+
+def annotation_queries(dashboard: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(annotation name, datasource uid, query) of every annotation query of the dashboard."""
+    return [
+        (annotation["name"], annotation["datasource"]["uid"], annotation["target"]["rawSql"])
+        for annotation in dashboard["annotations"]["list"]
+    ]
 
 
 def panel_queries(dashboard: dict[str, Any]) -> list[tuple[int, str, str]]:

@@ -75,6 +75,9 @@ ACTION_EXPORT_DAYS = 90
 # Dashboard panels that alerts send department heads to (rules.py names them, dashboards.py makes them).
 BY_SERVICE_PANEL = "By service"  # the scorecard dashboard's row and table
 SLA_BY_SERVICE_PANEL = "SLA attainment by service"  # the SLA dashboard's table
+# The scorecard's survey-campaign table and improvement-action annotations (ClickHouse datasource).
+LATEST_CAMPAIGN_PANEL = "Latest survey campaign"
+ACTIONS_ANNOTATION = "Improvement actions"
 
 
 # SLA verdicts by event time (the minute of the resolution that decided them), per provider over

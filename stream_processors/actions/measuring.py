@@ -21,7 +21,9 @@ from typing import Any, Final, Literal, NamedTuple, Protocol
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ConfigDict
 
+from schemas import reads
 from schemas.directory import Directory
+from schemas.reads import with_provider_filter
 from stream_processors.core import MinuteAggregate
 from stream_processors.core.effects import Effect, compare
 from stream_processors.scorecard.queries import SUMS, aggregate_from_row
@@ -183,24 +185,9 @@ class ActionReader(Protocol):
 
 # --- ClickHouse ------------------------------------------------------------------------------------
 
-_ACTIONS_SQL: Final = """
-SELECT
-    event_id,
-    occurred_at,
-    provider_department,
-    customer_department,
-    service_category,
-    JSONExtractString(payload, 'title') AS title,
-    JSONExtractString(payload, 'started_on') AS started_on,
-    JSONExtractString(payload, 'owner') AS owner
-FROM raw_events
-WHERE event_type = 'action.recorded'
-  PROVIDER_FILTER
-LIMIT 1 BY event_id
-"""
 ACTIONS_SQL: Final = {
-    with_provider: _ACTIONS_SQL.replace(
-        "PROVIDER_FILTER", "AND provider_department = {provider:String}" if with_provider else ""
+    with_provider: with_provider_filter(
+        reads.ACTIONS_SQL, "AND provider_department = {provider:String}" if with_provider else ""
     )
     for with_provider in (False, True)
 }

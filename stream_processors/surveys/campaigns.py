@@ -18,7 +18,9 @@ from typing import Any, Final, Protocol
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas import reads
 from schemas.directory import AlertPolicy, Directory
+from schemas.reads import with_provider_filter
 from stream_processors.comments.reading import CommentQuery, ThemesAnswer
 from stream_processors.core.aggregates import nps_with_margin
 from stream_processors.core.effects import Verdict, nps_effect, response_rate
@@ -224,45 +226,9 @@ def latest_campaign(rows: Sequence[CampaignRow], provider: str) -> list[Campaign
 
 # --- ClickHouse ------------------------------------------------------------------------------------
 
-# NPS classes as the core's MinuteAggregator counts them: 9-10 promoters, 7-8 passives, 0-6 detractors.
-_CAMPAIGNS_SQL: Final = """
-SELECT
-    campaign_id,
-    provider_department,
-    customer_department,
-    grouping(customer_department) AS overall,
-    min(occurred_at) AS started,
-    maxIfOrNull(occurred_at, answer) AS ended,
-    countIf(NOT answer) AS invitation_events,
-    sumIf(invited, NOT answer) AS invited,
-    countIf(answer) AS answered,
-    uniqExactIf(respondent, answer) AS respondents,
-    countIf(answer AND score >= 9) AS promoters,
-    countIf(answer AND score >= 7 AND score <= 8) AS passives,
-    countIf(answer AND score <= 6) AS detractors
-FROM (
-    SELECT
-        occurred_at,
-        provider_department,
-        customer_department,
-        event_type = 'survey.answered' AS answer,
-        JSONExtractString(payload, 'campaign_id') AS campaign_id,
-        JSONExtractInt(payload, 'score') AS score,
-        JSONExtractInt(payload, 'invited') AS invited,
-        if(JSONExtractString(payload, 'respondent_id') = '', concat('event:', event_id),
-           concat('respondent:', JSONExtractString(payload, 'respondent_id'))) AS respondent
-    FROM raw_events
-    WHERE event_type IN ('survey.answered', 'survey.invited')
-      PROVIDER_FILTER
-    LIMIT 1 BY event_id
-)
-WHERE campaign_id != ''
-GROUP BY GROUPING SETS ((campaign_id, provider_department, customer_department),
-                        (campaign_id, provider_department))
-"""
 CAMPAIGNS_SQL: Final = {
-    with_provider: _CAMPAIGNS_SQL.replace(
-        "PROVIDER_FILTER", "AND provider_department = {provider:String}" if with_provider else ""
+    with_provider: with_provider_filter(
+        reads.CAMPAIGNS_SQL, "AND provider_department = {provider:String}" if with_provider else ""
     )
     for with_provider in (False, True)
 }

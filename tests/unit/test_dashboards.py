@@ -13,6 +13,7 @@ from deptpulse.settings import EXAMPLE_DIRECTORY
 from schemas.directory import Directory, load_directory
 from schemas.observability import names
 from schemas.observability.dashboards import (
+    annotation_queries,
     dashboard_provider,
     dashboards,
     datasources,
@@ -143,8 +144,13 @@ def test_the_scorecard_is_templated_by_department(
     assert [option["value"] for option in department["options"]] == directory.department_ids()
     assert "人力资源部 : hr" in department["query"]
     assert [option["value"] for option in variables["window"]["options"]] == list(names.WINDOWS)
-    queries = [query for _, _, query in panel_queries(scorecard)]
-    assert all('provider_department="$provider_department"' in query for query in queries)
+    selection = {
+        names.PROMETHEUS_DATASOURCE_UID: 'provider_department="$provider_department"',
+        names.CLICKHOUSE_DATASOURCE_UID: "provider_department = ${provider_department:sqlstring}",
+    }
+    queries = [(uid, query) for _, uid, query in panel_queries(scorecard) + annotation_queries(scorecard)]
+    assert {uid for uid, _ in queries} == set(selection)
+    assert all(selection[uid] in query for uid, query in queries)
 
 
 def test_the_matrix_pivots_provider_by_customer(generated: dict[str, dict[str, Any]]) -> None:
