@@ -8,6 +8,7 @@ COPY deptpulse deptpulse
 COPY producers producers
 COPY stream_processors stream_processors
 COPY schemas schemas
+COPY notifiers notifiers
 COPY deploy deploy
 # Installed in place (-e): settings find their defaults under deploy/ relative to the source tree
 # (deptpulse.settings.REPO_ROOT), which a regular install into site-packages would lose.

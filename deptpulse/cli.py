@@ -205,6 +205,40 @@ def gateway(ctx: click.Context, host: str | None, port: int | None, integrations
         raise UserError(str(exc)) from exc
 
 
+@main.command("wecom-relay")
+@click.option("--host", default=None, help="Address to bind; default DEPTPULSE_BIND_HOST (127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port; default DEPTPULSE_WECOM_RELAY_PORT (19099).")
+@click.option(
+    "--dead-letters",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON-lines file of undelivered messages; default <home>/wecom-relay/dead-letters.jsonl.",
+)
+@click.pass_context
+def wecom_relay(ctx: click.Context, host: str | None, port: int | None, dead_letters: Path | None) -> None:
+    """Relay Alertmanager's webhook to WeCom group robots as markdown messages (POST /wecom/<department>)."""
+    import logging
+
+    from notifiers.wecom_relay import DeadLetters, Relay, RetryPolicy, robot_urls, serve
+    from schemas.directory import DirectoryError, load_directory
+
+    settings = settings_of(ctx)
+    try:
+        directory = load_directory(settings.directory_path)
+    except DirectoryError as exc:
+        raise UserError(str(exc)) from exc
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The robots' URLs are read here, in the composition root, by the variables the directory names.
+    urls, problems = robot_urls(directory, os.environ)
+    policy = RetryPolicy(
+        attempts=settings.wecom_relay_attempts, deadline_seconds=settings.wecom_relay_deadline_seconds
+    )
+    relay = Relay(
+        directory, urls, problems, DeadLetters(dead_letters or settings.wecom_dead_letters_path), policy
+    )
+    serve(relay, host or settings.bind_host, port or settings.wecom_relay_port)
+
+
 # --- deptpulse schema / convert: the event contract and the source adapters ------------------------
 # Imported where used, so the commands above do not load the adapters.
 
@@ -483,6 +517,10 @@ def rules() -> None:
 )
 @click.option(
     "--slack-api-url-file", help="File on Alertmanager's host holding the Slack incoming-webhook URL."
+)
+@click.option(
+    "--wecom-relay-url",
+    help="Base URL of `deptpulse wecom-relay` as Alertmanager reaches it (default http://127.0.0.1:19099).",
 )
 @click.option("--sre-email", help="Where pipeline alerts and unrouted departments go.")
 @click.option("--grafana-url", help="Grafana's base URL, for the dashboard links of every alert.")

@@ -263,7 +263,7 @@ class Demo:
         self.console.rule("[bold]deptpulse demo[/]")
         try:
             essentials = [
-                ("Starting the local stack (Kafka, Alertmanager, Prometheus; ClickHouse embedded)", self.start_stack),
+                ("Starting the local stack (Kafka, WeCom relay, Alertmanager, Prometheus; ClickHouse embedded)", self.start_stack),
                 ("Creating the topics", self.create_topics),
                 ("Applying the ClickHouse migrations (deptpulse db migrate)", self.migrate),
                 ("Starting the mail sink, the worker and the gateway", self.start_processes),
@@ -775,8 +775,8 @@ class Demo:
         if "kafka" in self.started_services:
             ours += [("kafka", s.kafka_port), ("kafka controller", s.kafka_controller_port)]
         ours += [
-            (name, getattr(s, f"{name}_port"))
-            for name in ("alertmanager", "prometheus")
+            (name, getattr(s, f"{name.replace('-', '_')}_port"))
+            for name in ("wecom-relay", "alertmanager", "prometheus")
             if name in self.started_services
         ]
         listening = [

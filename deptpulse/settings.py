@@ -110,6 +110,19 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60, description="... or this long after its first event, whichever comes first."
     )
     gateway_port: int = Field(default=18080, description="Port of the ingestion gateway (deptpulse gateway).")
+    wecom_relay_port: int = Field(
+        default=19099, description="Port of the WeCom group-robot relay (deptpulse wecom-relay)."
+    )
+    wecom_relay_attempts: int = Field(
+        default=4, ge=1, le=10, description="Posts to a WeCom group robot before a message is a dead letter ..."
+    )
+    wecom_relay_deadline_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        le=60,
+        description="... or the time it may take, whichever comes first; keep it under Alertmanager's "
+        "notification timeout (10 s at least), or Alertmanager sends the message again.",
+    )
 
     # The ingestion gateway (producers/gateway.py).
     gateway_integrations_path: Path = Field(
@@ -190,6 +203,11 @@ class Settings(BaseSettings):
     def kafka_replication(self) -> tuple[int, int]:
         """(replication factor, min.insync.replicas) of the topics deptpulse creates."""
         return kafka_replication(self.kafka_brokers)
+
+    @property
+    def wecom_dead_letters_path(self) -> Path:
+        """Where the WeCom relay appends the messages it could not deliver (JSON lines)."""
+        return self.home / "wecom-relay" / "dead-letters.jsonl"
 
     @property
     def chdb_path(self) -> Path:

@@ -1,4 +1,4 @@
-"""The local stack: Kafka (KRaft), Prometheus and Alertmanager as detached processes.
+"""The local stack: Kafka (KRaft), Prometheus, Alertmanager and the WeCom relay as detached processes.
 
 Nothing runs in containers: Kafka's jars come from Maven Central (deploy/kafka/pom.xml) into a
 per-user cache, Prometheus and Alertmanager are the Debian binaries. All state lives under
@@ -35,6 +35,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import xml.etree.ElementTree as ElementTree
@@ -51,7 +52,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from deptpulse.settings import KAFKA_SASL_MECHANISM, REPO_ROOT, Settings, kafka_replication
 
 DEPLOY = REPO_ROOT / "deploy"
-SERVICES = ("kafka", "alertmanager", "prometheus")  # start order; stopped in reverse
+SERVICES = ("kafka", "wecom-relay", "alertmanager", "prometheus")  # start order; stopped in reverse
 KAFKA_POM = DEPLOY / "kafka" / "pom.xml"
 KAFKA_LOG4J = DEPLOY / "kafka" / "log4j2.xml"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
@@ -874,6 +875,34 @@ class _Alertmanager(_Service):
         return _http_get(f"{self.address()}/-/ready") is not None
 
 
+class _WecomRelay(_Service):
+    """``deptpulse wecom-relay``: Alertmanager's webhook to WeCom group robots."""
+
+    name = "wecom-relay"
+    executable = str(Path(sys.executable).with_name("deptpulse"))
+    install_hint = "install deptpulse into this Python environment (pip install -e .)"
+    start_timeout = 30.0
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.settings.wecom_relay_port, "DEPTPULSE_WECOM_RELAY_PORT")]
+
+    def address(self) -> str:
+        return f"http://{self.host}:{self.settings.wecom_relay_port}"
+
+    def prepare(self) -> list[str]:
+        # The dead-letter path names the home directory: that is how `pid` knows the process is ours.
+        return [
+            self.executable,
+            "wecom-relay",
+            f"--host={self.settings.bind_host}",
+            f"--port={self.settings.wecom_relay_port}",
+            f"--dead-letters={self.home / self.name / 'dead-letters.jsonl'}",
+        ]
+
+    def answers(self) -> bool:
+        return _http_get(f"{self.address()}/healthz") is not None
+
+
 def render_prometheus_config(
     settings: Settings, source: Path = PROMETHEUS_CONFIG, external_labels: Mapping[str, str] | None = None
 ) -> str:
@@ -923,6 +952,7 @@ class LocalStack:
         nodes = _stack_kafka_nodes(settings, self.home)
         services = (
             *(_Kafka(settings, self.home, node, nodes) for node in nodes),
+            _WecomRelay(settings, self.home),
             _Alertmanager(settings, self.home),
             _Prometheus(settings, self.home),
         )

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -58,12 +59,47 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class WeChatApp(_Model):
+    """A WeCom (WeChat Work) app that messages the head: Alertmanager's native ``wechat_configs``."""
+
+    corp_id: Annotated[str, Field(min_length=1)]
+    agent_id: Annotated[str, Field(pattern=r"^\d+$", description="The app's AgentId (digits).")]
+    to_user: str | None = Field(default=None, description="WeCom user ids, '|'-separated.")
+    to_party: str | None = Field(default=None, description="WeCom department ids, '|'-separated.")
+    api_secret_file: str = Field(
+        min_length=1,
+        description="Path on Alertmanager's host of a file holding the app's secret (never the secret). "
+        "Needs Alertmanager 0.31 or later.",
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> WeChatApp:
+        if not (self.to_user or self.to_party):
+            raise ValueError("a WeCom app needs to_user or to_party: whom to message")
+        return self
+
+
+def _robot_variable(value: str | None) -> str | None:
+    # A robot's URL carries its key: it belongs in the relay's environment, not in this file.
+    if value is not None and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+        raise ValueError(
+            "wecom_webhook names the environment variable of `deptpulse wecom-relay` that holds the "
+            "group robot's URL (e.g. DEPTPULSE_WECOM_ROBOT_HR), not the URL: the URL carries its key"
+        )
+    return value
+
+
 class Head(_Model):
     """The department head: receives alerts and scorecards."""
 
     name: str
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
-    wecom_webhook: str | None = None
+    wecom_webhook: Annotated[str | None, AfterValidator(_robot_variable)] = Field(
+        default=None,
+        description="A WeCom group robot, through the relay (`deptpulse wecom-relay`): the name of the "
+        "relay's environment variable holding the robot's webhook URL, e.g. DEPTPULSE_WECOM_ROBOT_HR.",
+    )
+    wechat: WeChatApp | None = Field(default=None, description="A WeCom app messaging the head.")
     slack_channel: str | None = None
     webhook_url: str | None = None
 

@@ -53,6 +53,8 @@ class AlertmanagerOptions:
     # Slack incoming-webhook URL for heads with a slack_channel; the directory names channels only.
     slack_api_url: str = "http://127.0.0.1:19099/hooks/slack"
     slack_api_url_file: str | None = None  # the URL is a secret: in production, name a file holding it
+    # `deptpulse wecom-relay`: heads with a WeCom group robot get their alerts through it.
+    wecom_relay_url: str = "http://127.0.0.1:19099"
     timings: RouteTimings = field(default=PRODUCTION_TIMINGS)
     templates_glob: str = "../templates/*.tmpl"  # relative to the generated config's directory
 
@@ -79,7 +81,7 @@ def _email(to: str, locale: str) -> dict[str, Any]:
     }
 
 
-def _head_receiver(department: Department) -> dict[str, Any]:
+def _head_receiver(department: Department, options: AlertmanagerOptions) -> dict[str, Any]:
     head, locale = department.head, department.locale
     receiver: dict[str, Any] = {
         "name": head_receiver(department.id),
@@ -94,13 +96,31 @@ def _head_receiver(department: Department) -> dict[str, Any]:
                 "text": _templates("chat.text", locale),
             }
         ]
-    # A WeCom group-robot webhook expects its own JSON, and Alertmanager's wechat_configs needs a
-    # WeCom app (corp_id, agent_id, secret) the directory does not hold: both URLs get Alertmanager's
-    # webhook payload, for a relay that formats it.
-    urls = [url for url in (head.wecom_webhook, head.webhook_url) if url]
+    if head.wechat:
+        app = head.wechat
+        wechat: dict[str, Any] = {
+            "send_resolved": True,
+            "corp_id": app.corp_id,
+            "agent_id": app.agent_id,
+            "api_secret_file": app.api_secret_file,
+            "message_type": "markdown",
+            "message": _templates("wechat.message", locale),
+        }
+        wechat |= {
+            key: value for key, value in (("to_user", app.to_user), ("to_party", app.to_party)) if value
+        }
+        receiver["wechat_configs"] = [wechat]
+    # A group robot wants its own JSON, not Alertmanager's webhook: the relay turns one into the other.
+    urls = [wecom_relay_url(options, department.id)] if head.wecom_webhook else []
+    urls += [head.webhook_url] if head.webhook_url else []
     if urls:
         receiver["webhook_configs"] = [{"url": url, "send_resolved": True} for url in urls]
     return receiver
+
+
+def wecom_relay_url(options: AlertmanagerOptions, department_id: str) -> str:
+    """Where Alertmanager posts a department's alerts for its WeCom group robot."""
+    return f"{options.wecom_relay_url.rstrip('/')}/wecom/{department_id}"
 
 
 def receivers(directory: Directory, options: AlertmanagerOptions) -> list[dict[str, Any]]:
@@ -108,7 +128,7 @@ def receivers(directory: Directory, options: AlertmanagerOptions) -> list[dict[s
         {"name": SRE_RECEIVER, "email_configs": [_email(options.sre_email, LOCALE_SRE)]}
     ]
     for department in directory.departments:
-        result.append(_head_receiver(department))
+        result.append(_head_receiver(department, options))
         result.append(
             {
                 "name": cc_receiver(department.id),

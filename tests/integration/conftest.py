@@ -53,9 +53,9 @@ def make_stack_settings(tmp_path_factory: pytest.TempPathFactory) -> StackSettin
 
     def make(**overrides: Any) -> Settings:
         brokers = int(overrides.get("kafka_brokers", 1))
-        ports = free_ports(5 + brokers)
-        prometheus, alertmanager, worker, gateway, controller = ports[:5]
-        kafka = ports[5:]
+        ports = free_ports(6 + brokers)
+        prometheus, alertmanager, worker, gateway, controller, wecom_relay = ports[:6]
+        kafka = ports[6:]
         if brokers > 1:
             controller = free_port_series(brokers, 100, taken=set(ports))
         values: dict[str, Any] = {
@@ -66,6 +66,7 @@ def make_stack_settings(tmp_path_factory: pytest.TempPathFactory) -> StackSettin
             "alertmanager_port": alertmanager,
             "worker_port": worker,
             "gateway_port": gateway,
+            "wecom_relay_port": wecom_relay,
             "clickhouse_url": None,
         }
         return Settings(**(values | overrides))

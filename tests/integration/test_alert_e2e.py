@@ -112,13 +112,15 @@ class HookRecorder(ThreadingHTTPServer):
 
 
 def directory_for(hook_port: int) -> Directory:
-    """The example directory with every chat and webhook target at this test's receiver."""
+    """The example directory with every webhook target at this test's receiver (the WeCom relay's
+    address is an option: see ``pipeline``)."""
     data = load_directory(EXAMPLE_DIRECTORY).model_dump()
     for department in data["departments"]:
         head = department["head"]
-        for key in ("webhook_url", "wecom_webhook"):
-            if head.get(key):
-                head[key] = f"http://127.0.0.1:{hook_port}{urllib.parse.urlsplit(head[key]).path}"
+        if head.get("webhook_url"):
+            head["webhook_url"] = (
+                f"http://127.0.0.1:{hook_port}{urllib.parse.urlsplit(head['webhook_url']).path}"
+            )
     return Directory.model_validate(data)
 
 
@@ -258,6 +260,7 @@ def pipeline(kafka_stack: Settings, tmp_path: Path) -> Iterator[Pipeline]:
         timings=TEST_TIMINGS,
         smtp_smarthost=f"127.0.0.1:{smtp_port}",
         slack_api_url=f"http://127.0.0.1:{hook_port}/hooks/slack",
+        wecom_relay_url=f"http://127.0.0.1:{hook_port}",  # a WeCom message would arrive as /wecom/<id>
     )
     copy = write_alerting_copy(directory, tmp_path / "deploy", options, hold="1s", interval="1s")
     prometheus_config = yaml.safe_load(render_prometheus_config(settings, copy.prometheus_config))

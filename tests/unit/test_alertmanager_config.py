@@ -78,13 +78,40 @@ def test_chat_and_webhook_integrations_follow_the_directory(config: dict[str, An
     it = receiver(config, "it-head")
     assert it["slack_configs"][0]["channel"] == "#it-leads"
     assert it["webhook_configs"] == [{"url": "http://127.0.0.1:19099/hooks/it", "send_resolved": True}]
-    # A WeCom robot webhook gets the Alertmanager payload through a relay (no WeCom app in the directory).
+    # A WeCom group robot gets Alertmanager's webhook through the relay, at a path naming the department.
     hr = receiver(config, "hr-head")
-    assert hr["webhook_configs"] == [{"url": "http://127.0.0.1:19099/hooks/hr-wecom", "send_resolved": True}]
+    assert hr["webhook_configs"] == [{"url": "http://127.0.0.1:19099/wecom/hr", "send_resolved": True}]
     assert "slack_configs" not in hr and "wechat_configs" not in hr
     assert set(receiver(config, "finance-head")) == {"name", "email_configs"}
     assert set(receiver(config, "finance-head-cc")) == {"name", "email_configs"}  # copies: e-mail only
     assert config["global"]["slack_api_url"].startswith("http://127.0.0.1:")
+
+
+def test_the_relay_address_is_a_parameter(directory: Directory) -> None:
+    config = alertmanager_config(
+        directory, AlertmanagerOptions(wecom_relay_url="https://relay.corp.example/")
+    )
+    assert receiver(config, "engineering-head")["webhook_configs"] == [
+        {"url": "https://relay.corp.example/wecom/engineering", "send_resolved": True}
+    ]
+
+
+def test_a_wecom_app_gets_the_native_wechat_receiver(directory: Directory) -> None:
+    app = {"corp_id": "ww0123", "agent_id": "1000002", "to_party": "7", "api_secret_file": "/etc/am/wecom"}
+    head = directory.department("finance").head.model_dump() | {"wechat": app}
+    config = alertmanager_config(with_department(directory, "finance", head=head))
+    assert receiver(config, "finance-head")["wechat_configs"] == [
+        {
+            "send_resolved": True,
+            "corp_id": "ww0123",
+            "agent_id": "1000002",
+            "api_secret_file": "/etc/am/wecom",  # the secret stays in its file on Alertmanager's host
+            "message_type": "markdown",
+            "message": '{{ template "deptpulse.wechat.message.en" . }}',
+            "to_party": "7",
+        }
+    ]
+    assert "webhook_configs" not in receiver(config, "finance-head")
 
 
 def test_no_slack_url_without_a_slack_channel(directory: Directory) -> None:

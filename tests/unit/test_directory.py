@@ -131,6 +131,20 @@ BAD_DIRECTORIES: list[tuple[Any, str, str]] = [
         "Input should be 'P1', 'P2', 'P3' or 'P4'",
     ),
     (lambda raw: raw.update(departments=[]), "departments", "List should have at least 1 item"),
+    (  # a robot's URL carries its key: the directory names the relay's variable that holds it
+        lambda raw: raw["departments"][1]["head"].update(
+            wecom_webhook="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+        ),
+        "departments.1.head.wecom_webhook",
+        "names the environment variable of `deptpulse wecom-relay`",
+    ),
+    (
+        lambda raw: raw["departments"][0]["head"].update(
+            wechat={"corp_id": "ww1", "agent_id": "1000002", "api_secret_file": "/etc/am/wecom"}
+        ),
+        "departments.0.head.wechat",
+        "a WeCom app needs to_user or to_party",
+    ),
 ]
 
 

@@ -12,7 +12,8 @@ found by the first pattern of SKIPPED_BY_DESIGN its lines match:
 
 - ``make demo`` / ``make test`` / ``make bench``: the whole stack, the whole suite (which runs this
   test), or the full benchmarks;
-- ``deptpulse stack up|down|status``, ``deptpulse worker``, ``deptpulse gateway``: start, stop or
+- ``deptpulse stack up|down|status``, ``deptpulse worker``, ``deptpulse gateway``,
+  ``deptpulse wecom-relay``: start, stop or
   need the long-running services;
 - ``docker compose``: Docker does not run on the machines this project is developed on;
 - ``curl`` to a local gateway, Prometheus or Alertmanager: needs it running;
@@ -55,7 +56,7 @@ _FENCE = re.compile(r"^(?P<indent>\s*)```(?P<info>.*)$")
 SKIPPED_BY_DESIGN: tuple[tuple[str, str], ...] = (
     (r"\bmake (demo|test|bench|soak)\b", "make: the whole stack, the whole suite or the full benchmarks"),
     (r"\bdeptpulse stack (up|down|status)\b", "starts, stops or asks the local services"),
-    (r"\bdeptpulse (worker|gateway)\b", "runs a long-lived service"),
+    (r"\bdeptpulse (worker|gateway|wecom-relay)\b", "runs a long-lived service"),
     (r"\bdocker compose\b", "needs Docker, which does not run on the development machines"),
     (r"\bcurl\b.*127\.0\.0\.1:\d+", "talks to a running gateway, Prometheus or Alertmanager"),
     (r"\b(kcat|kafka-topics\.sh)\b", "needs a running Kafka"),

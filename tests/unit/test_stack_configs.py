@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from deptpulse.settings import REPO_ROOT, Settings
+from deptpulse.settings import EXAMPLE_DIRECTORY, REPO_ROOT, Settings
 from deptpulse.stack import ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG, render_prometheus_config
+from schemas.directory import load_directory
 
 pytestmark = pytest.mark.unit
 
@@ -138,3 +139,12 @@ def test_compose_grafana_reads_clickhouse_as_the_read_only_user() -> None:
     (mount,) = access["volumes"]
     assert (COMPOSE_FILE.parent / mount.split(":")[0] / "roles.sql").is_file()
     assert services["grafana"]["depends_on"]["clickhouse-access"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_runs_the_wecom_relay_with_every_robot_variable_the_directory_names() -> None:
+    relay = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["wecom-relay"]
+    directory = load_directory(EXAMPLE_DIRECTORY)
+
+    assert relay["command"] == ["wecom-relay"]  # bound to 127.0.0.1:19099, as Alertmanager's config says
+    named = {d.head.wecom_webhook for d in directory.departments if d.head.wecom_webhook}
+    assert named and named <= set(relay["environment"])

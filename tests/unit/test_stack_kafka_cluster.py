@@ -48,7 +48,7 @@ def test_topics_are_replicated_three_times_with_two_in_sync_from_three_brokers(
 def test_each_broker_is_a_voter_of_one_quorum_on_its_own_ports(tmp_path: Path) -> None:
     stack = LocalStack(three_brokers(tmp_path))
 
-    assert list(stack.services) == ["kafka", "kafka-2", "kafka-3", "alertmanager", "prometheus"]
+    assert list(stack.services) == ["kafka", "kafka-2", "kafka-3", "wecom-relay", "alertmanager", "prometheus"]
     second = properties(stack, "kafka-2")
     assert second["node.id"] == "2"
     assert second["controller.quorum.voters"] == "1@127.0.0.1:32000,2@127.0.0.1:32100,3@127.0.0.1:32200"

@@ -1,0 +1,1 @@
+"""Notifiers: turn Alertmanager's notifications into the messages of channels it cannot talk to itself."""
