@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import orjson
 
 from producers.integrations import Integration, Integrations
+from schemas.secrets import matching_owner
 
 ZENDESK_SIGNATURE = "X-Zendesk-Webhook-Signature"
 ZENDESK_TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -169,11 +170,10 @@ class Admission:
 
     def _match(self, kind: str, expected: Callable[[bytes], bytes], presented: bytes) -> Integration | None:
         """The integration whose secret gives ``presented``; compares against all, no early exit."""
-        found = None
-        for secret, integration in self._secrets.get(kind, ()):
-            if hmac.compare_digest(expected(secret), presented) and found is None:
-                found = integration
-        return found
+        return matching_owner(
+            ((expected(secret), integration) for secret, integration in self._secrets.get(kind, ())),
+            presented,
+        )
 
     def _zendesk(self, signature: str, timestamp: str | None, body: bytes) -> Caller:
         if not timestamp:

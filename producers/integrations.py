@@ -35,9 +35,12 @@ from pydantic import (
 )
 
 from schemas.directory import Seconds
+from schemas.secrets import SecretError, secret_from_environment
 
 # The vendors the gateway has a webhook route for; the route's name is the events' `source`.
 WEBHOOK_SOURCES = ("jira-sm", "servicenow", "zendesk")
+
+MIN_SECRET_LENGTH = 16
 
 SourceName = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -71,8 +74,8 @@ class _Credential(_Model):
             raise ValueError(
                 "give exactly one of the secret (token/secret) or its variable (token_env/secret_env)"
             )
-        if self.secret is not None and len(self.secret.get_secret_value()) < 16:
-            raise ValueError("the secret is too short: use at least 16 characters")
+        if self.secret is not None and len(self.secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the secret is too short: use at least {MIN_SECRET_LENGTH} characters")
         return self
 
     def with_secret(self, environ: Mapping[str, str]) -> Self:
@@ -80,14 +83,11 @@ class _Credential(_Model):
         if self.secret is not None:
             return self
         assert self.secret_env is not None
-        value = environ.get(self.secret_env)
-        if not value:
-            raise IntegrationsError(f"environment variable {self.secret_env} is not set (it holds a secret)")
-        if len(value) < 16:
-            raise IntegrationsError(
-                f"environment variable {self.secret_env} is too short: use at least 16 characters"
-            )
-        return self.model_copy(update={"secret": SecretStr(value)})
+        try:
+            secret = secret_from_environment(self.secret_env, environ, MIN_SECRET_LENGTH)
+        except SecretError as exc:
+            raise IntegrationsError(str(exc)) from None
+        return self.model_copy(update={"secret": secret})
 
     def secret_bytes(self) -> bytes:
         if self.secret is None:
