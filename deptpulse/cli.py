@@ -623,14 +623,61 @@ def db_migrate(ctx: click.Context) -> None:
 @click.pass_context
 def worker_command(ctx: click.Context, worker_id: str, group: str, pair_limit: int, loglevel: str) -> None:
     """Run a stream worker: events topic -> ClickHouse, /metrics on the worker port."""
+    from schemas.directory import DirectoryError, load_directory
+    from stream_processors.access.heads import HeadsError
+    from stream_processors.access.rules import ReadAccess
     from stream_processors.app import create_app
 
     settings = settings_of(ctx)
+    try:  # the heads file's secrets are read here, in the composition root, and passed in
+        read_access = ReadAccess.configured(
+            load_directory(settings.directory_path),
+            bind_host=settings.bind_host,
+            heads_path=settings.read_api_heads_path,
+            environ=os.environ,
+            trusted_user_header=settings.read_api_trusted_user_header,
+        )
+    except (HeadsError, DirectoryError) as exc:
+        raise UserError(str(exc)) from exc
     with stack_errors():
         create_topics(settings)
-    app = create_app(settings, worker_id, group=group, pair_limit=pair_limit)
+    app = create_app(settings, worker_id, group=group, pair_limit=pair_limit, read_access=read_access)
     sys.argv = [sys.argv[0], "worker", "--loglevel", loglevel]
     app.main()
+
+
+@main.command("link")
+@click.option("--department", required=True, metavar="ID", help="The department whose head gets the link.")
+@click.option(
+    "--days", default=7, show_default=True, type=click.IntRange(1, 31), help="Days until the link expires."
+)
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    help="The read API as the head reaches it; default the worker on DEPTPULSE_BIND_HOST.",
+)
+@click.pass_context
+def link_command(ctx: click.Context, department: str, days: int, base_url: str | None) -> None:
+    """Print a signed link to a department's served scorecard page (the heads file's link secret)."""
+    from datetime import UTC, datetime, timedelta
+
+    from schemas.directory import DirectoryError, load_directory
+    from stream_processors.access.heads import HeadsError, load_heads, signed_link
+    from stream_processors.scorecard.report import read_api_url
+
+    settings = settings_of(ctx)
+    if settings.read_api_heads_path is None:
+        raise UserError("no heads file: set DEPTPULSE_READ_API_HEADS_PATH (see docs/operations.md)")
+    try:
+        heads = load_heads(settings.read_api_heads_path, load_directory(settings.directory_path), os.environ)
+    except (HeadsError, DirectoryError) as exc:
+        raise UserError(str(exc)) from exc
+    head = heads.by_department.get(department)
+    if head is None or head.link_secret is None:
+        raise UserError(f"the heads file gives department {department!r} no link_secret_env")
+    expires = datetime.now(UTC) + timedelta(days=days)
+    click.echo(signed_link(base_url or read_api_url(settings), department, head.link_secret, expires))
 
 
 # --- deptpulse report: the scorecard (stream_processors/scorecard/) -------------------------------

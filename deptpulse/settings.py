@@ -135,6 +135,25 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="How long a request waits for Kafka's acks before a 503."
     )
 
+    # Who reads the worker's read API and its scorecard page (stream_processors/access/, docs/security.md).
+    read_api_heads_path: Path | None = Field(
+        default=None,
+        description="The heads file: per department, the variables holding its head's token and link "
+        "secret. Unset and the worker on loopback: anyone on this host reads everything (the local "
+        "stack); unset elsewhere: every request is refused (401).",
+    )
+    read_api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that deptpulse report, comments, themes, surveys and actions send to the "
+        "worker's read API: a head's token from the heads file. Unset = none sent.",
+    )
+    read_api_trusted_user_header: str | None = Field(
+        default=None,
+        description="Header a reverse proxy sets to the signed-in user (e.g. X-Forwarded-User), mapped to a "
+        "head by the heads file's proxy_users. Unset = ignored. Only behind a proxy that sets it and "
+        "strips it from clients' requests.",
+    )
+
     # What internal customers say (deptpulse comments / themes, the scorecard's --with-comments).
     comments_min_respondents: int = Field(
         default=5,

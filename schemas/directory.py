@@ -197,6 +197,11 @@ class Department(_Model):
     default_sla: dict[Priority, SlaTarget] = Field(default_factory=dict)
     alert_policy: AlertPolicy | None = None
     mappings: list[SourceMapping] = Field(default_factory=list)
+    visibility: Literal["own", "organisation"] = Field(
+        default="own",
+        description="What the head reads through the read API besides their own department: own, or "
+        "organisation (also the provider x customer matrix of every department).",
+    )
 
 
 class UnmappedValue(LookupError):

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from deptpulse.settings import Settings
 from schemas.directory import load_directory
+from stream_processors.access.rules import ReadAccess
 from stream_processors.actions.measuring import ClickHouseActions
 from stream_processors.agents import BatchHandler, EventsConsumer
 from stream_processors.core.backlog import past_first_response_target
@@ -38,10 +39,8 @@ from stream_processors.metrics import (
     SlaVerdictGauges,
     window_starts,
 )
-from stream_processors.reads import read_endpoints
-from stream_processors.scorecard.queries import ClickHouseAggregates
+from stream_processors.reads import Reads
 from stream_processors.scorecard.read_api import register_faust_views
-from stream_processors.scorecard.service import ScorecardService
 from stream_processors.sinks.breakdowns import service_aggregates, sla_verdicts
 from stream_processors.sinks.clickhouse import AsyncClickHouseSink, ClickHouseSink
 from stream_processors.storage import connect, migrate
@@ -91,8 +90,11 @@ def create_app(
     registry: CollectorRegistry | None = None,
     group: str = CONSUMER_GROUP,
     pair_limit: int = PAIR_LIMIT,
+    read_access: ReadAccess | None = None,
 ) -> faust.App:
-    """The worker app; run it with ``app.main()`` (``deptpulse worker`` does)."""
+    """The worker app; run it with ``app.main()`` (``deptpulse worker`` does). ``read_access``: who
+    reads the read API (``deptpulse worker`` loads the heads file); by default the settings' rule
+    with no secrets resolved, so a configured heads file refuses to start."""
     registry = registry or CollectorRegistry()
     metrics = Metrics.create(registry)
     datadir = (settings.home / "worker" / worker_id).resolve()
@@ -116,6 +118,13 @@ def create_app(
     actions = ActionGauge(metrics)
     verdicts = SlaVerdictGauges(metrics)
     directory = load_directory(settings.directory_path)
+    read_access = read_access or ReadAccess.configured(
+        directory,
+        bind_host=settings.bind_host,
+        heads_path=settings.read_api_heads_path,
+        environ={},
+        trusted_user_header=settings.read_api_trusted_user_header,
+    )
 
     @app.task  # type: ignore[untyped-decorator]
     async def events_agent() -> None:
@@ -192,11 +201,13 @@ def create_app(
 
     # The read API (deptpulse report, comments, themes... read through it while the worker holds chdb).
     # One client of its own, used only by the read API's one thread.
-    reads = cast(Client, _LazyClient(settings))
+    read_services = Reads.over(cast(Client, _LazyClient(settings)), directory, settings)
     register_faust_views(
         app,
-        ScorecardService(ClickHouseAggregates(reads), directory),
-        endpoints=read_endpoints(reads, directory, settings),
+        read_services.scorecard,
+        endpoints=read_services.endpoints(),
+        page=read_services.page(),
+        access=read_access,
     )
 
     @app.page("/metrics")

@@ -1,5 +1,6 @@
 """A read API (:class:`~stream_processors.scorecard.read_api.ReadApi`) on a loopback HTTP port: a
-stand-in for the worker's web server in tests of the remote clients."""
+stand-in for the worker's web server in tests of the remote clients and of who may read what. The
+request's headers go to ``ReadApi.handle``, as the worker's Faust views pass them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from stream_processors.scorecard.read_api import ReadApi
+from stream_processors.scorecard.read_api import HtmlPage, ReadApi, response_headers
 
 
 @contextmanager
@@ -23,11 +24,18 @@ def serving(api: ReadApi, served: list[str] | None = None) -> Iterator[int]:
             parts = urlsplit(self.path)
             if served is not None:
                 served.append(parts.path)
-            status, body = api.handle(parts.path, parse_qs(parts.query, keep_blank_values=True))
-            data = json.dumps(body).encode()
+            status, body = api.handle(
+                parts.path, parse_qs(parts.query, keep_blank_values=True), dict(self.headers.items())
+            )
+            if isinstance(body, HtmlPage):
+                data, content_type = body.text.encode(), "text/html; charset=utf-8"
+            else:
+                data, content_type = json.dumps(body).encode(), "application/json"
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in response_headers(status).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 

@@ -88,8 +88,8 @@ def endpoints(service: CommentsService, directory: Directory) -> dict[str, Endpo
         return service.themes(query, top or 10).model_dump(mode="json")
 
     return {
-        COMMENTS_PATH: Endpoint(_SELECTION | {"limit"}, parse, comments),
-        THEMES_PATH: Endpoint(_SELECTION | {"top"}, parse, themes),
+        COMMENTS_PATH: Endpoint(_SELECTION | {"limit"}, parse, comments, comments=True),
+        THEMES_PATH: Endpoint(_SELECTION | {"top"}, parse, themes, comments=True),
     }
 
 

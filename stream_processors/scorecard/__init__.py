@@ -10,6 +10,7 @@ computes percentiles, Wilson bounds and NPS from the merged sums with :mod:`stre
 - :mod:`.read_api`: ``/api/v1/scorecard|matrix|timeseries`` handlers, :func:`register_faust_views`.
 - :mod:`.remote`: the same source over HTTP, for ``deptpulse report`` while the worker holds chdb.
 - :mod:`.report`, :mod:`.render_table`, :mod:`.render_html`: ``deptpulse report``'s formats.
+- :mod:`.page`: that HTML page as the read API serves it (``/scorecard/<department>``).
 """
 
 from stream_processors.scorecard.rows import ROW_FIELDS, ScorecardRow, Timeseries, TimeseriesPoint

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlsplit
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
+
+from pydantic import SecretStr
 
 from stream_processors.scorecard.questions import QuestionRow
 from stream_processors.scorecard.rows import ScorecardRow, Timeseries
@@ -29,11 +31,13 @@ def _window_params(window: Window) -> dict[str, str]:
 
 
 class RemoteScorecard:
-    """Scorecards from ``base_url`` (e.g. ``http://127.0.0.1:16066``), the worker's web server."""
+    """Scorecards from ``base_url`` (e.g. ``http://127.0.0.1:16066``), the worker's web server;
+    ``token`` (a head's, ``DEPTPULSE_READ_API_TOKEN``) is sent as ``Authorization: Bearer``."""
 
-    def __init__(self, base_url: str, timeout_seconds: float = 60.0) -> None:
+    def __init__(self, base_url: str, timeout_seconds: float = 60.0, token: SecretStr | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_seconds = timeout_seconds
+        self._token = token
 
     def listening(self, timeout_seconds: float = 0.5) -> bool:
         """Whether anything accepts connections at the API's host and port."""
@@ -48,8 +52,9 @@ class RemoteScorecard:
         """GET ``path`` with ``params`` (None values left out): the decoded JSON body."""
         query = urlencode({key: value for key, value in params.items() if value is not None})
         url = f"{self.base_url}{path}?{query}"
+        headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"} if self._token else {}
         try:
-            with urlopen(url, timeout=self.timeout_seconds) as response:
+            with urlopen(Request(url, headers=headers), timeout=self.timeout_seconds) as response:
                 return json.loads(response.read())
         except HTTPError as exc:
             try:
@@ -57,11 +62,10 @@ class RemoteScorecard:
                 reason = body.get("reason") or body.get("error") or exc.reason
             except ValueError:
                 reason = exc.reason
-            hint = (
-                " (is the read API mounted on the worker? see register_faust_views)"
-                if exc.code == 404
-                else ""
-            )
+            hint = {
+                404: " (is the read API mounted on the worker? see register_faust_views)",
+                401: " (set DEPTPULSE_READ_API_TOKEN to your token)",
+            }.get(exc.code, "")
             raise ReadApiError(f"the read API at {url} answered {exc.code}: {reason}{hint}") from None
         except (URLError, OSError, ValueError) as exc:
             raise ReadApiError(f"the read API at {self.base_url} failed: {exc}") from None

@@ -104,6 +104,7 @@ class HtmlReport:
     themes: ThemesAnswer | None = None  # only with --with-comments
     campaigns: Sequence[CampaignRow] = ()  # the provider's survey campaigns (the latest is shown)
     actions: Sequence[ActionRow] = ()  # the provider's improvement actions with their effect
+    matrix_shared: bool = True  # False: the head's directory visibility is own; no matrix shown
 
 
 # --- small helpers -----------------------------------------------------------------------------
@@ -400,6 +401,11 @@ def _evidence_fill(name: str) -> Callable[[ScorecardRow, AlertPolicy], str]:
 
 
 def _matrices(report: HtmlReport) -> str:
+    if not report.matrix_shared:
+        return (
+            '<p class="notes">The organisation matrix is not shared with this department '
+            "(its visibility in the directory is <code>own</code>).</p>"
+        )
     csat = heatmap(
         report,
         "CSAT average by provider and customer",

@@ -93,7 +93,7 @@ def open_backend(settings: Settings) -> Iterator[tuple[Client | RemoteScorecard,
     from stream_processors import storage  # imports clickhouse_connect's client stack: only when needed
 
     if settings.clickhouse_url is None:
-        remote = RemoteScorecard(read_api_url(settings))
+        remote = RemoteScorecard(read_api_url(settings), token=settings.read_api_token)
         if remote.listening():
             yield remote, f"the worker's read API at {remote.base_url}"
             return
@@ -220,10 +220,12 @@ def produce(
     comments: CommentsSource | None = None,
     campaigns: CampaignsSource | None = None,
     actions: ActionsSource | None = None,
+    matrix_shared: bool = True,
 ) -> str:
     """The report in the requested format; storage and API failures become :class:`ReportError`.
     ``comments`` gives the HTML page its themes and quotes (``request.with_comments``); ``campaigns``
-    and ``actions`` its latest survey campaign and its actions with their effect."""
+    and ``actions`` its latest survey campaign and its actions with their effect. Without
+    ``matrix_shared`` the page neither reads nor shows the organisation matrix."""
     with query_errors():
         if request.by == "question" and request.output_format != "html":
             return _questions(
@@ -256,7 +258,7 @@ def produce(
                 services=rows
                 if by_service
                 else source.services(request.window, request.provider, request.customer),
-                matrix=source.matrix(request.window),
+                matrix=source.matrix(request.window) if matrix_shared else (),
                 timeseries=source.timeseries(request.window, request.provider, request.customer),
                 generated_at=generated_at,
                 questions=source.questions(request.window, request.provider, request.customer),
@@ -267,6 +269,7 @@ def produce(
                 else None,
                 campaigns=campaigns.campaigns(request.provider) if campaigns is not None else (),
                 actions=actions.actions(generated_at, request.provider) if actions is not None else (),
+                matrix_shared=matrix_shared,
             )
         )
 

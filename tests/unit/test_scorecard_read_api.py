@@ -4,14 +4,10 @@ endpoints mounted on a Faust app's web server."""
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import faust
 import pytest
@@ -24,6 +20,7 @@ from stream_processors.scorecard.remote import ReadApiError, RemoteScorecard
 from stream_processors.scorecard.rows import ScorecardRow, Timeseries
 from stream_processors.scorecard.service import ScorecardService
 from stream_processors.scorecard.windows import Window
+from tests.read_api_server import serving
 from tests.unit.test_scorecard_service import SINCE, FakeReader, csat, delta
 
 pytestmark = pytest.mark.unit
@@ -191,27 +188,8 @@ def test_the_views_mount_on_a_faust_web_server(reader: FakeReader, directory: Di
 @pytest.fixture
 def served(api: ReadApi) -> Iterator[str]:
     """The API on a loopback stdlib server (a stand-in for the worker's web server); its base URL."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            status, body = api.handle(parts.path, parse_qs(parts.query, keep_blank_values=True))
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(api) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_the_remote_source_gives_what_the_local_one_does(
