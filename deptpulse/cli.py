@@ -504,16 +504,20 @@ def rules() -> None:
     help="Where the files go (prometheus/, alertmanager/, grafana/); default the repository's deploy/.",
 )
 @click.option(
-    "--smtp-smarthost", help="host:port of the mail relay (default: the local mail sink, 127.0.0.1:2525)."
+    "--smtp-smarthost",
+    help="host:port of the mail relay (default: DEPTPULSE_SMTP_SMARTHOST, the local mail sink).",
 )
-@click.option("--smtp-from", help="Sender address of the alert mails.")
+@click.option("--smtp-from", help="Sender address of the alert mails (default: DEPTPULSE_SMTP_FROM).")
 @click.option(
-    "--smtp-require-tls/--no-smtp-require-tls", default=None, help="STARTTLS to the relay (default: off)."
+    "--smtp-require-tls/--no-smtp-require-tls",
+    default=None,
+    help="STARTTLS to the relay (default: DEPTPULSE_SMTP_REQUIRE_TLS, off).",
 )
-@click.option("--smtp-auth-username", help="User name at the relay.")
+@click.option("--smtp-auth-username", help="User name at the relay (default: DEPTPULSE_SMTP_AUTH_USERNAME).")
 @click.option(
     "--smtp-auth-password-file",
-    help="File on Alertmanager's host holding the relay password (never the password).",
+    help="File on Alertmanager's host holding the relay password, never the password "
+    "(default: DEPTPULSE_SMTP_AUTH_PASSWORD_FILE).",
 )
 @click.option(
     "--slack-api-url-file", help="File on Alertmanager's host holding the Slack incoming-webhook URL."
@@ -550,7 +554,10 @@ def rules_generate(
         raise UserError(str(exc)) from exc
     options = ObservabilityOptions()
     grafana_url = overrides.pop("grafana_url")
-    alertmanager = {name: value for name, value in overrides.items() if value is not None}
+    # The mail relay: DEPTPULSE_SMTP_* (the digest sends through the same), an option overrides one.
+    alertmanager = settings_of(ctx).alertmanager_smtp_options() | {
+        name: value for name, value in overrides.items() if value is not None
+    }
     options = replace(options, alertmanager=replace(options.alertmanager, **alertmanager))
     if grafana_url is not None:
         options = replace(options, rules=replace(options.rules, grafana_url=grafana_url))
@@ -967,10 +974,12 @@ def config_reference(check: bool) -> None:
 
 # --- deptpulse surveys / actions: did it work? (deptpulse/cli_loop.py) --------------------------
 # Imported here, after UserError and settings_of, which its commands import when they run.
+from deptpulse.cli_digest import digest  # noqa: E402
 from deptpulse.cli_loop import actions, surveys  # noqa: E402
 
 main.add_command(surveys)
 main.add_command(actions)
+main.add_command(digest)
 
 
 if __name__ == "__main__":

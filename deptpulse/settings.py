@@ -178,6 +178,45 @@ class Settings(BaseSettings):
         description="Days after an action's start left out of the comparison while the change settles in.",
     )
 
+    # Mail: one relay for Alertmanager's alert mails (`deptpulse rules generate` writes these into its
+    # configuration) and for the weekly digest (`deptpulse digest` sends through it).
+    smtp_smarthost: str = Field(
+        default="127.0.0.1:2525",
+        pattern=r"^\S+:\d{1,5}$",
+        description="host:port of the mail relay; the default is the local mail sink.",
+    )
+    smtp_from: str = Field(
+        default="deptpulse@example.com", description="Sender address of alert and digest mails."
+    )
+    smtp_hello: str = Field(default="localhost", description="Name this host gives the relay (EHLO).")
+    smtp_require_tls: bool = Field(
+        default=False, description="STARTTLS to the relay, refusing to send without it."
+    )
+    smtp_auth_username: str | None = Field(
+        default=None, description="User name at the relay; unset = no login."
+    )
+    smtp_auth_password: SecretStr | None = Field(
+        default=None,
+        description="Password at the relay, for `deptpulse digest`; unset = the digest reads "
+        "DEPTPULSE_SMTP_AUTH_PASSWORD_FILE.",
+    )
+    smtp_auth_password_file: Path | None = Field(
+        default=None,
+        description="File holding the relay password: named in Alertmanager's configuration (never copied "
+        "into it), read by `deptpulse digest` when DEPTPULSE_SMTP_AUTH_PASSWORD is unset.",
+    )
+    # The weekly digest (deptpulse digest).
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL of the read API as department heads reach it; the digest links to "
+        "<base>/scorecard/<department>. Unset = the worker on loopback.",
+    )
+    alertmanager_url: str | None = Field(
+        default=None,
+        description="Alertmanager whose active alerts the digest lists; unset = the local stack's, "
+        "http://127.0.0.1:<DEPTPULSE_ALERTMANAGER_PORT>.",
+    )
+
     @field_validator("clickhouse_url")
     @classmethod
     def _http_only(cls, value: SecretStr | None) -> SecretStr | None:
@@ -278,6 +317,19 @@ class Settings(BaseSettings):
             mechanism=KAFKA_SASL_MECHANISM,
             ssl_context=self.kafka_ssl_context(),
         )
+
+    def alertmanager_smtp_options(self) -> dict[str, Any]:
+        """The SMTP fields of Alertmanager's generated configuration (``AlertmanagerOptions``)."""
+        return {
+            "smtp_smarthost": self.smtp_smarthost,
+            "smtp_from": self.smtp_from,
+            "smtp_hello": self.smtp_hello,
+            "smtp_require_tls": self.smtp_require_tls,
+            "smtp_auth_username": self.smtp_auth_username,
+            "smtp_auth_password_file": (
+                str(self.smtp_auth_password_file) if self.smtp_auth_password_file else None
+            ),
+        }
 
     def masked_dump(self) -> dict[str, Any]:
         """Settings for logs: secrets stay masked (SecretStr prints as '**********')."""

@@ -25,7 +25,9 @@ found by the first pattern of SKIPPED_BY_DESIGN its lines match:
   to Kafka;
 - ``deptpulse rules generate`` / ``deptpulse config reference`` without ``--check``: rewrite
   committed files;
-- ``python -m benchmarks...``: minutes of load on a shared machine.
+- ``python -m benchmarks...``: minutes of load on a shared machine;
+- ``deptpulse digest``: reads ClickHouse data and sends mail; ``systemctl``, ``journalctl``: a
+  deployment's schedule on its own machine.
 
 A shell block that is neither marked ``test`` nor matched by one of these fails the test, so no
 block is skipped silently: mark it ``sh test`` if it is safe, or add its reason here. The
@@ -67,6 +69,8 @@ SKIPPED_BY_DESIGN: tuple[tuple[str, str], ...] = (
     (r"\bdeptpulse simulate\b(?!.*--out)", "publishes to Kafka"),
     (r"\bdeptpulse (rules generate|config reference)\b(?!.*--check)", "rewrites committed files"),
     (r"\bpython -m benchmarks\b", "minutes of load on a shared machine"),
+    (r"\bdeptpulse digest\b", "reads ClickHouse data and sends mail"),
+    (r"\b(systemctl|journalctl)\b", "installs or asks the machine's services (a deployment's schedule)"),
 )
 
 
