@@ -107,7 +107,7 @@ def robot_urls(directory: Directory, environ: Mapping[str, str]) -> tuple[dict[s
     urls: dict[str, str] = {}
     problems: dict[str, str] = {}
     for department in directory.departments:
-        variable = department.head.wecom_webhook
+        variable = department.head.wecom_robot_variable
         if not variable:
             continue
         url = environ.get(variable, "")
@@ -183,7 +183,7 @@ class Relay:
             return web.json_response({"error": "expected Alertmanager's webhook JSON"}, status=400)
         if (
             not self.directory.has_department(department)
-            or not self.directory.department(department).head.wecom_webhook
+            or not self.directory.department(department).head.wecom_robot_variable
         ):
             return self._dead_letter(
                 department, "the directory names no WeCom group robot for it", notification, 0, 404

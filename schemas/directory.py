@@ -11,7 +11,7 @@ import re
 from datetime import date, time
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -79,12 +79,17 @@ class WeChatApp(_Model):
         return self
 
 
+_ROBOT_VARIABLE: Final = re.compile(r"[A-Z_][A-Z0-9_]*")
+_OWN_RELAY_URL: Final = re.compile(r"https?://\S+")
+
+
 def _robot_variable(value: str | None) -> str | None:
-    # A robot's URL carries its key: it belongs in the relay's environment, not in this file.
-    if value is not None and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+    # A robot's URL carries its key: it belongs in the relay's environment, not in this file. A URL
+    # here keeps its earlier meaning: a relay of the deployment's own, posted Alertmanager's webhook.
+    if value is not None and not (_ROBOT_VARIABLE.fullmatch(value) or _OWN_RELAY_URL.fullmatch(value)):
         raise ValueError(
             "wecom_webhook names the environment variable of `deptpulse wecom-relay` that holds the "
-            "group robot's URL (e.g. DEPTPULSE_WECOM_ROBOT_HR), not the URL: the URL carries its key"
+            "group robot's URL (e.g. DEPTPULSE_WECOM_ROBOT_HR), or the http(s) URL of a relay of your own"
         )
     return value
 
@@ -97,11 +102,25 @@ class Head(_Model):
     wecom_webhook: Annotated[str | None, AfterValidator(_robot_variable)] = Field(
         default=None,
         description="A WeCom group robot, through the relay (`deptpulse wecom-relay`): the name of the "
-        "relay's environment variable holding the robot's webhook URL, e.g. DEPTPULSE_WECOM_ROBOT_HR.",
+        "relay's environment variable holding the robot's webhook URL, e.g. DEPTPULSE_WECOM_ROBOT_HR; "
+        "or the http(s) URL of a relay of your own, posted Alertmanager's generic webhook (as before).",
     )
     wechat: WeChatApp | None = Field(default=None, description="A WeCom app messaging the head.")
     slack_channel: str | None = None
     webhook_url: str | None = None
+
+    @property
+    def wecom_robot_variable(self) -> str | None:
+        """The relay's variable holding the head's group robot URL; None without one (or with a
+        relay of the deployment's own)."""
+        value = self.wecom_webhook
+        return value if value is not None and _ROBOT_VARIABLE.fullmatch(value) else None
+
+    @property
+    def wecom_own_relay(self) -> str | None:
+        """The URL of a relay of the deployment's own that wecom_webhook names, if it names one."""
+        value = self.wecom_webhook
+        return value if value is not None and _OWN_RELAY_URL.fullmatch(value) else None
 
 
 class WorkingInterval(_Model):

@@ -111,7 +111,8 @@ def _head_receiver(department: Department, options: AlertmanagerOptions) -> dict
         }
         receiver["wechat_configs"] = [wechat]
     # A group robot wants its own JSON, not Alertmanager's webhook: the relay turns one into the other.
-    urls = [wecom_relay_url(options, department.id)] if head.wecom_webhook else []
+    urls = [wecom_relay_url(options, department.id)] if head.wecom_robot_variable else []
+    urls += [head.wecom_own_relay] if head.wecom_own_relay else []
     urls += [head.webhook_url] if head.webhook_url else []
     if urls:
         receiver["webhook_configs"] = [{"url": url, "send_resolved": True} for url in urls]

@@ -96,6 +96,17 @@ def test_the_relay_address_is_a_parameter(directory: Directory) -> None:
     ]
 
 
+def test_a_wecom_webhook_url_keeps_its_earlier_meaning_a_relay_of_ones_own(directory: Directory) -> None:
+    # Directories written before the relay shipped name their own relay's URL: it still works.
+    raw = directory.model_dump(mode="json")
+    raw["departments"][1]["head"]["wecom_webhook"] = "http://127.0.0.1:19099/hooks/hr-wecom"
+    config = alertmanager_config(Directory.model_validate(raw), AlertmanagerOptions())
+
+    assert receiver(config, "hr-head")["webhook_configs"] == [
+        {"url": "http://127.0.0.1:19099/hooks/hr-wecom", "send_resolved": True}
+    ]
+
+
 def test_a_wecom_app_gets_the_native_wechat_receiver(directory: Directory) -> None:
     app = {"corp_id": "ww0123", "agent_id": "1000002", "to_party": "7", "api_secret_file": "/etc/am/wecom"}
     head = directory.department("finance").head.model_dump() | {"wechat": app}

@@ -131,10 +131,8 @@ BAD_DIRECTORIES: list[tuple[Any, str, str]] = [
         "Input should be 'P1', 'P2', 'P3' or 'P4'",
     ),
     (lambda raw: raw.update(departments=[]), "departments", "List should have at least 1 item"),
-    (  # a robot's URL carries its key: the directory names the relay's variable that holds it
-        lambda raw: raw["departments"][1]["head"].update(
-            wecom_webhook="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
-        ),
+    (  # neither the relay's variable that holds a robot's URL nor the URL of a relay of one's own
+        lambda raw: raw["departments"][1]["head"].update(wecom_webhook="hr robot key=k"),
         "departments.1.head.wecom_webhook",
         "names the environment variable of `deptpulse wecom-relay`",
     ),
