@@ -41,6 +41,7 @@ class Outcome:
 
 
 def scorecard_link(public_url: str, department: str) -> str:
+    """The department's served page; a head signs in with their token or a proxy."""
     return f"{public_url.rstrip('/')}/scorecard/{department}"
 
 
@@ -51,7 +52,7 @@ def read_content(
     source: ScorecardSource,
     comments: CommentsSource,
     alerts: AlertsReader,
-    public_url: str,
+    link: str,
 ) -> DigestContent:
     """The week of one department; :class:`ReportError` when its figures cannot be read."""
     window = week.window()
@@ -84,7 +85,7 @@ def read_content(
         services=services,
         themes=themes,
         alerts=active,
-        link=scorecard_link(public_url, department),
+        link=link,
     )
 
 
@@ -96,7 +97,7 @@ def digest_department(
     source: ScorecardSource,
     comments: CommentsSource,
     alerts: AlertsReader,
-    public_url: str,
+    link: str,
     sender_address: str,
     now: datetime,
     send: Sender | None,
@@ -105,7 +106,7 @@ def digest_department(
     head = directory.department(department).head
     problem = address_problem(head.email or "")
     try:
-        content = read_content(directory, department, week, source, comments, alerts, public_url)
+        content = read_content(directory, department, week, source, comments, alerts, link)
     except ReportError as exc:
         return Outcome(department, head.email, error=f"cannot read the week's figures: {exc}")
     mail: DigestMail = compose(content)

@@ -9,6 +9,7 @@ unreachable Alertmanager are reported with the department and the reason, never 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -309,3 +310,71 @@ def test_the_digest_logs_in_at_the_relay_with_the_password_file_alertmanager_is_
     assert "hr: NOT SENT to 'wang.fang@example.com': the mail relay" in refused.output
     assert "answered 535" in refused.output and "tried" not in refused.output  # permanent: not retried
     assert "wrong-password" not in refused.output and "relay-s3cret" not in refused.output
+
+
+def test_with_a_heads_file_each_head_is_read_with_their_own_token_and_gets_a_signed_link(
+    weeks: Weeks, outbox: tuple[Path, int], alertmanager: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    """The read API refuses anonymous reads once there is a heads file: the digest reads each
+    department with its head's token (so a mail holds only what its head may read), signs the link
+    with the head's link secret, and reports a department whose head has no token."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from pydantic import SecretStr
+
+    from stream_processors.access.heads import link_signature, parse_heads
+    from stream_processors.access.rules import ReadAccess
+    from stream_processors.reads import Reads
+    from stream_processors.scorecard.read_api import ReadApi
+    from tests.read_api_server import serving
+
+    secrets = {
+        "HEAD_IT_TOKEN": "it-" + "t" * 40,
+        "HEAD_HR_TOKEN": "hr-" + "u" * 40,
+        "HEAD_HR_LINK": "hr-" + "s" * 40,
+    }
+    heads = {
+        "heads": {
+            "it": {"token_env": "HEAD_IT_TOKEN"},
+            "hr": {"token_env": "HEAD_HR_TOKEN", "link_secret_env": "HEAD_HR_LINK"},
+        }  # finance has no entry: no token, so the read API refuses its figures
+    }
+    heads_path = tmp_path / "heads.yaml"
+    heads_path.write_text(yaml.safe_dump(heads), encoding="utf-8")
+    client = storage.connect(weeks.settings)
+    try:
+        reads = Reads.over(client, weeks.directory, weeks.settings)
+        access = ReadAccess(weeks.directory, parse_heads(heads, weeks.directory, secrets), anonymous=False)
+        api = ReadApi(reads.scorecard, weeks.directory, endpoints=reads.endpoints(), access=access)
+        with serving(api) as port:
+            env = (
+                environment(weeks, outbox[1], alertmanager[0])
+                | secrets
+                | {
+                    "DEPTPULSE_WORKER_PORT": str(port),
+                    "DEPTPULSE_READ_API_HEADS_PATH": str(heads_path),
+                }
+            )
+            result = digest(env, "--department", "it", "--department", "hr", "--department", "finance")
+    finally:
+        client.close()
+
+    assert result.exit_code == 1, result.output
+    assert "reading from the worker's read API" in result.output
+    assert "finance: NOT SENT to 'femi.adeyemi@example.com': cannot read the week's figures" in result.output
+    assert "give the head a token_env in the heads file" in result.output
+    assert all(secret not in result.output for secret in secrets.values())
+    mails = by_recipient(read_outbox(outbox[0]))
+    assert set(mails) == {"ada.park@example.com", "wang.fang@example.com"}
+    it, hr = mails["ada.park@example.com"].text, mails["wang.fang@example.com"].text
+    assert f"Requests opened: {overall_row(weeks, 'it').requests_opened} (" in it
+    assert f"新建请求：{overall_row(weeks, 'hr').requests_opened}（" in hr
+    assert f"The live page: {PUBLIC_URL}/scorecard/it\r\n" in it  # IT's head has no link secret
+    found = re.search(rf"{PUBLIC_URL}/scorecard/hr\?\S+", hr)
+    assert found is not None, hr
+    link = found.group(0)
+    query = {key: value[0] for key, value in parse_qs(urlsplit(link).query).items()}
+    assert query["head"] == "hr"
+    assert query["signature"] == link_signature(
+        SecretStr(secrets["HEAD_HR_LINK"]), "hr", int(query["expires"])
+    )
