@@ -273,10 +273,13 @@ HR_ALERT = {
 
 def test_an_alert_reaches_the_group_robot_in_chinese(relayed: Relayed) -> None:
     httpx.post(f"{relayed.alertmanager_url}/api/v2/alerts", json=[HR_ALERT], timeout=5).raise_for_status()
+    # The robot has the post before the relay logs its delivery: wait for both, not one then assert.
     wait_until(
-        lambda: relayed.relay.alive() and bool(relayed.robot.posts),
+        lambda: relayed.relay.alive()
+        and bool(relayed.robot.posts)
+        and "delivered to the group robot (attempt 1)" in relayed.relay.tail(),
         30,
-        lambda: f"the robot got nothing in 30 s; relay log:\n{relayed.relay.tail()}",
+        lambda: f"no delivery to the robot in 30 s; relay log:\n{relayed.relay.tail()}",
     )
     (post,) = relayed.robot.posts
     assert post.path == f"/cgi-bin/webhook/send?key={ROBOT_KEY}"
