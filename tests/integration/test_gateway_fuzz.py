@@ -88,10 +88,13 @@ def test_the_gateway_survives_its_own_openapi(
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
     )
     def fuzz(case: schemathesis.Case) -> None:
-        case.call_and_validate(
-            headers=auth,
-            # Schema-valid events name random departments, so 422 is right for them: not a failure.
-            excluded_checks=[schemathesis.checks.positive_data_acceptance],
-        )
+        response = case.call(headers=auth)
+        # Schema-valid events name random departments, so 422 is right for them: not a failure.
+        excluded = [schemathesis.checks.positive_data_acceptance]
+        if response.status_code == 413:
+            # Generated over the body limit: 413 is the documented rejection, which schemathesis'
+            # negative-data check does not list (it failed a CI run with a 1.3 MB invalid body).
+            excluded.append(schemathesis.checks.negative_data_rejection)
+        case.validate_response(response, excluded_checks=excluded, headers=auth)
 
     fuzz()
