@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Final
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from schemas.directory import Directory
 from stream_processors.comments.reading import CommentsAnswer, ThemesAnswer
+from stream_processors.scorecard.export import csv_text, terminal_text
 from stream_processors.scorecard.render_table import department_name, service_label
 from stream_processors.scorecard.windows import Window
 
@@ -112,39 +111,25 @@ def themes_table(answer: ThemesAnswer, directory: Directory) -> Group:
 
 
 def as_text(renderable: Group, width: int = 160, styled: bool = False) -> str:
-    buffer = io.StringIO()
-    Console(file=buffer, width=width, force_terminal=styled, no_color=not styled).print(renderable)
-    return buffer.getvalue()
+    return terminal_text(renderable, width, styled)
 
 
 def comments_csv(answer: CommentsAnswer) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COMMENT_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in answer.rows:
-        values = row.model_dump(mode="json")
-        writer.writerow(
-            {key: str(values[key]).lower() if key == "low" else values[key] for key in COMMENT_FIELDS}
-        )
-    return out.getvalue()
+    return csv_text((row.model_dump(mode="json") for row in answer.rows), COMMENT_FIELDS)
 
 
 def themes_csv(answer: ThemesAnswer) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=THEME_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for rank, theme in enumerate(answer.themes, start=1):
-        examples = [*theme.examples, "", ""]
-        writer.writerow(
-            {
-                "rank": rank,
-                "term": theme.term,
-                "comments": theme.comments,
-                "low_comments": theme.low_comments,
-                "low_share": theme.low_share,
-                "log_odds_z": theme.log_odds_z,
-                "example_1": examples[0],
-                "example_2": examples[1],
-            }
-        )
-    return out.getvalue()
+    records = [
+        {
+            "rank": rank,
+            "term": theme.term,
+            "comments": theme.comments,
+            "low_comments": theme.low_comments,
+            "low_share": theme.low_share,
+            "log_odds_z": theme.log_odds_z,
+            "example_1": ([*theme.examples, ""])[0],
+            "example_2": ([*theme.examples, "", ""])[1],
+        }
+        for rank, theme in enumerate(answer.themes, start=1)
+    ]
+    return csv_text(records, THEME_FIELDS)

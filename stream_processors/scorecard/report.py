@@ -14,9 +14,6 @@ department head: needs a provider).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,13 +23,13 @@ from typing import Final
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import BaseModel
-from rich.console import Console
 
 from deptpulse.settings import Settings
 from schemas.directory import Directory
 from stream_processors.actions.api import ActionsSource
 from stream_processors.comments.api import CommentsSource, RemoteComments
 from stream_processors.comments.reading import ClickHouseComments, CommentQuery, CommentsService
+from stream_processors.scorecard.export import csv_text, json_text, terminal_text
 from stream_processors.scorecard.queries import ClickHouseAggregates
 from stream_processors.scorecard.questions import QuestionRow
 from stream_processors.scorecard.remote import ReadApiError, RemoteScorecard
@@ -142,22 +139,11 @@ def _first_line(exc: Exception) -> str:
 
 
 def render_json(rows: Sequence[BaseModel]) -> str:
-    return json.dumps([row.model_dump(mode="json") for row in rows], ensure_ascii=False, indent=2) + "\n"
+    return json_text(rows)
 
 
 def render_csv(rows: Sequence[ScorecardRow]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=ROW_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        values = row.model_dump(mode="json")
-        writer.writerow(
-            {
-                key: "" if value is None else str(value).lower() if isinstance(value, bool) else value
-                for key, value in values.items()
-            }
-        )
-    return out.getvalue()
+    return csv_text((row.model_dump(mode="json") for row in rows), ROW_FIELDS)
 
 
 def _questions(
@@ -166,29 +152,22 @@ def _questions(
     if request.output_format == "json":
         return render_json(rows)
     if request.output_format == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=QUESTION_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            values = row.model_dump(mode="json")
-            values["distribution"] = " ".join(str(count) for count in row.distribution)
-            writer.writerow(
-                {
-                    k: "" if v is None else str(v).lower() if isinstance(v, bool) else v
-                    for k, v in values.items()
-                }
-            )
-        return out.getvalue()
+        # The distribution as one cell, its counts for scores 0..10 apart by spaces.
+        records = [
+            {
+                **row.model_dump(mode="json"),
+                "distribution": " ".join(str(count) for count in row.distribution),
+            }
+            for row in rows
+        ]
+        return csv_text(records, QUESTION_FIELDS)
     window = request.window
     title = (
         f"deptpulse survey questions {window.since:%Y-%m-%d %H:%M} – {window.until:%Y-%m-%d %H:%M} UTC "
         "(lowest mean first; change against the window of the same length before)"
         + (" — widened to whole minutes" if window.widened else "")
     )
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=styled, no_color=not styled)
-    console.print(questions_table(rows, directory, title))
-    return buffer.getvalue()
+    return terminal_text(questions_table(rows, directory, title), width, styled)
 
 
 def render_table(
@@ -204,10 +183,7 @@ def render_table(
         "(changes against the window of the same length before)"
         + (" — widened to whole minutes" if window.widened else "")
     )
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=styled, no_color=not styled)
-    console.print(scorecard_table(rows, directory, title))
-    return buffer.getvalue()
+    return terminal_text(scorecard_table(rows, directory, title), width, styled)
 
 
 def produce(
