@@ -35,6 +35,7 @@ from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from benchmarks import figure, machine, throwaway_kafka, write_json
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
 from deptpulse.stack import create_topics
 from producers.publisher import ProducerTuning, Publisher, PublisherMetrics
@@ -109,7 +110,7 @@ def _timed(events: int, run: Callable[[], None]) -> Timing:
 def sdk_run(settings: Settings, directory: Directory, messages: Messages, tuning: ProducerTuning) -> Timing:
     topic = _fresh_topic(settings)
     publisher = Publisher(
-        settings.kafka_client_kwargs(),
+        kafka_python_kwargs(settings),
         topic,
         directory,
         tuning=tuning,
@@ -130,7 +131,7 @@ def sdk_run(settings: Settings, directory: Directory, messages: Messages, tuning
 
 def baseline_run(settings: Settings, messages: Messages) -> Timing:
     topic = _fresh_topic(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_client_kwargs()["bootstrap_servers"])
+    producer = KafkaProducer(bootstrap_servers=kafka_python_kwargs(settings)["bootstrap_servers"])
     producer.send(topic, messages.values[0], key=messages.keys[0]).get(timeout=30)
 
     def run() -> None:

@@ -67,6 +67,7 @@ from kafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks import figure, free_ports, machine, throwaway_kafka, write_json
+from deptpulse.kafka_clients import aiokafka_kwargs, kafka_python_kwargs
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
 from deptpulse.stack import create_topics
 from producers.simulator import Event, simulate
@@ -125,7 +126,7 @@ def make_topic(settings: Settings, name: str, partitions: int) -> Settings:
 
 def publish(settings: Settings, wires: list[Wire]) -> None:
     producer = KafkaProducer(
-        **settings.kafka_client_kwargs(), acks="all", linger_ms=20, batch_size=256 * 1024
+        **kafka_python_kwargs(settings), acks="all", linger_ms=20, batch_size=256 * 1024
     )
     try:
         for wire in wires:
@@ -321,8 +322,6 @@ def ceiling_run(settings: Settings, events: int, timeout: float = 300) -> Timing
     """A bare aiokafka consume + orjson decode loop (the worker's fetch settings), in this process."""
     from aiokafka import AIOKafkaConsumer
 
-    from stream_processors.app import aiokafka_kwargs
-
     batch_max = settings.worker_batch_max_events
 
     async def consume() -> Timing:
@@ -371,7 +370,7 @@ class CommitWatcher(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        admin = KafkaAdminClient(**self.settings.kafka_client_kwargs())
+        admin = KafkaAdminClient(**kafka_python_kwargs(self.settings))
         try:
             while not self.stopping.is_set():
                 try:
@@ -430,7 +429,7 @@ def freshness_run(
     probe = home / "probe.log"
     worker = Worker.start(topic_settings, home / "worker", f"{topic_settings.events_topic}-worker", probe)
     watcher = CommitWatcher(topic_settings, worker.group)
-    producer = KafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5)
+    producer = KafkaProducer(**kafka_python_kwargs(settings), acks="all", linger_ms=5)
     try:
         worker.wait_assigned()
         watcher.start()
@@ -530,7 +529,7 @@ def _row(name: str, timings: list[Timing]) -> str:
 def delete_topics(settings: Settings, prefix: str) -> None:
     """Remove the topics this run made (also Faust's changelogs) from a broker we did not start."""
     try:
-        with KafkaAdminClient(**settings.kafka_client_kwargs()) as admin:
+        with KafkaAdminClient(**kafka_python_kwargs(settings)) as admin:
             ours = [name for name in admin.list_topics() if name.startswith(prefix)]
             if ours:
                 admin.delete_topics(ours)

@@ -7,7 +7,6 @@ Everything else in the project takes these values as arguments.
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 from typing import Any, Final, Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -276,47 +275,6 @@ class Settings(BaseSettings):
         if self.clickhouse_url is None:
             return {"dsn": f"chdb://{self.chdb_path}"}
         return {"dsn": self.clickhouse_url.get_secret_value()}
-
-    def kafka_client_kwargs(self) -> dict[str, Any]:
-        """Connection arguments shared by every kafka-python client."""
-        kwargs: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap_servers.split(",")}
-        if self.kafka_security_protocol == "SASL_SSL":
-            kwargs.update(
-                security_protocol="SASL_SSL",
-                sasl_mechanism=KAFKA_SASL_MECHANISM,
-                sasl_plain_username=self.kafka_sasl_username,
-                sasl_plain_password=(
-                    self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
-                ),
-                ssl_cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
-            )
-        return kwargs
-
-    def kafka_ssl_context(self) -> ssl.SSLContext:
-        """TLS for asyncio Kafka clients: broker certificates checked against ``kafka_ssl_cafile``."""
-        return ssl.create_default_context(cafile=self.kafka_ssl_cafile)
-
-    def aiokafka_client_kwargs(self) -> dict[str, Any]:
-        """Connection arguments for aiokafka clients: kafka-python's, with an ``ssl_context``."""
-        kwargs = self.kafka_client_kwargs()
-        kwargs.pop("ssl_cafile", None)  # aiokafka takes a context instead
-        if self.kafka_security_protocol == "SASL_SSL":
-            kwargs["ssl_context"] = self.kafka_ssl_context()
-        return kwargs
-
-    def faust_broker_credentials(self) -> Any:
-        """``broker_credentials`` for ``faust.App``: SCRAM over TLS with SASL_SSL, None with PLAINTEXT."""
-        if self.kafka_security_protocol != "SASL_SSL":
-            return None
-        import faust  # here, not at the top: only the worker loads Faust
-
-        assert self.kafka_sasl_password is not None  # the validator requires it with SASL_SSL
-        return faust.SASLCredentials(
-            username=self.kafka_sasl_username,
-            password=self.kafka_sasl_password.get_secret_value(),
-            mechanism=KAFKA_SASL_MECHANISM,
-            ssl_context=self.kafka_ssl_context(),
-        )
 
     def alertmanager_smtp_options(self) -> dict[str, Any]:
         """The SMTP fields of Alertmanager's generated configuration (``AlertmanagerOptions``)."""

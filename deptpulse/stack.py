@@ -49,6 +49,7 @@ import yaml
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import KAFKA_SASL_MECHANISM, REPO_ROOT, Settings, kafka_replication
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -213,7 +214,7 @@ def kafka_answers(settings: Settings, timeout_ms: int = 2000) -> bool:
     """True when the brokers answer a metadata request (an open port is not enough)."""
     try:
         admin = KafkaAdminClient(
-            **settings.kafka_client_kwargs(), bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms
+            **kafka_python_kwargs(settings), bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms
         )
     except KafkaError:
         return False
@@ -242,7 +243,7 @@ def create_topics(settings: Settings) -> list[str]:
         settings.dead_letter_topic: {"num_partitions": -1, **replicated},
     }
     try:
-        with KafkaAdminClient(**settings.kafka_client_kwargs()) as admin:
+        with KafkaAdminClient(**kafka_python_kwargs(settings)) as admin:
             existing = set(admin.list_topics())
             missing = {name: spec for name, spec in wanted.items() if name not in existing}
             if missing:

@@ -30,6 +30,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, UnknownError
 from kafka.partitioner.abc import Partitioner
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import Settings
 from schemas.directory import Directory
 from schemas.events import (
@@ -211,7 +212,7 @@ class Publisher:
         client_id: str = "deptpulse-publisher",
         **producer_overrides: Any,
     ) -> None:
-        """``kafka``: connection arguments (``Settings.kafka_client_kwargs()``); overrides win last."""
+        """``kafka``: connection arguments (``deptpulse.kafka_clients.kafka_python_kwargs``); overrides win last."""
         self.topic = topic
         self.directory = directory
         self.metrics = metrics or PublisherMetrics.create(None)
@@ -241,7 +242,7 @@ class Publisher:
     @classmethod
     def from_settings(cls, settings: Settings, directory: Directory, **kwargs: Any) -> Publisher:
         """A publisher to ``settings.events_topic`` with the settings' connection arguments."""
-        return cls(settings.kafka_client_kwargs(), settings.events_topic, directory, **kwargs)
+        return cls(kafka_python_kwargs(settings), settings.events_topic, directory, **kwargs)
 
     def validate(self, event: Event | Mapping[str, Any] | bytes | str) -> Event:
         """The event validated against the directory: JSON text is parsed, values are re-validated."""

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import gc
 import logging
-import ssl
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from clickhouse_connect.driver.client import Client
 from faust.app.base import BootStrategy
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from deptpulse.kafka_clients import aiokafka_kwargs, faust_credentials
 from deptpulse.settings import Settings
 from schemas.directory import load_directory
 from stream_processors.access.rules import ReadAccess
@@ -53,22 +54,24 @@ GC_THRESHOLDS = (100_000, 50, 1000)
 PAIR_LIMIT = 200  # per-pair business series at most; every provider always has its "*" series
 
 
-def aiokafka_kwargs(settings: Settings) -> dict[str, Any]:
-    """Connection arguments for aiokafka clients, from the same settings as kafka-python's."""
-    kwargs: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap_servers.split(",")}
-    if settings.kafka_security_protocol == "SASL_SSL":
-        kwargs.update(
-            security_protocol="SASL_SSL",
-            sasl_mechanism="SCRAM-SHA-512",
-            sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=settings.kafka_sasl_password.get_secret_value()
-            if settings.kafka_sasl_password
-            else None,
-            ssl_context=ssl.create_default_context(
-                cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-            ),
-        )
-    return kwargs
+def events_clients(
+    settings: Settings, group: str, worker_id: str
+) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+    """The events agent's Kafka clients, built on the running loop: its consumer (offsets committed
+    by the agent, the worker's fetch sizes) and its dead-letter producer (acks=all, idempotent)."""
+    kafka = aiokafka_kwargs(settings)
+    producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True, linger_ms=5)
+    consumer = AIOKafkaConsumer(
+        **kafka,
+        group_id=group,
+        client_id=f"{group}-{worker_id}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.worker_batch_max_events,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    return consumer, producer
 
 
 class _WorkerBoot(BootStrategy):
@@ -102,7 +105,7 @@ def create_app(
     app = WorkerApp(
         f"{group}-app",
         broker=";".join(f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")),
-        broker_credentials=_faust_credentials(settings),
+        broker_credentials=faust_credentials(settings),
         web_enabled=True,
         web_bind=settings.bind_host,
         web_port=settings.worker_port,
@@ -129,8 +132,6 @@ def create_app(
     @app.task  # type: ignore[untyped-decorator]
     async def events_agent() -> None:
         """Consume the events topic until the worker stops."""
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
         # The processors hold millions of long-lived objects; the default GC thresholds make the
         # collector walk them every few thousand allocations (measured: 13k -> 20k events/s).
         gc.set_threshold(*GC_THRESHOLDS)
@@ -142,18 +143,7 @@ def create_app(
             ClickHouseSink(client), on_error=lambda _step, _exc: metrics.sink_errors.inc()
         )
         runtime["sink"] = sink
-        kafka = aiokafka_kwargs(settings)
-        producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True, linger_ms=5)
-        consumer = AIOKafkaConsumer(
-            **kafka,
-            group_id=group,
-            client_id=f"{group}-{worker_id}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.worker_batch_max_events,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-        )
+        consumer, producer = events_clients(settings, group, worker_id)
         handler = BatchHandler(
             settings.events_topic,
             directory,
@@ -233,16 +223,3 @@ class _LazyClient:
         if self._client is None:
             self._client = connect(self._settings)
         return getattr(self._client, name)
-
-
-def _faust_credentials(settings: Settings) -> Any:
-    if settings.kafka_security_protocol != "SASL_SSL":
-        return None
-    return faust.SASLCredentials(
-        username=settings.kafka_sasl_username,
-        password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
-        mechanism="SCRAM-SHA-512",
-        ssl_context=ssl.create_default_context(
-            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        ),
-    )

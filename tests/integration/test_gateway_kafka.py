@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
 from deptpulse.stack import LocalStack, create_topics
 from producers.gateway import GATEWAY_TUNING, create_app
@@ -86,7 +87,7 @@ def signed_headers(body: bytes, secret: str = ZENDESK_SECRET) -> dict[str, str]:
 
 def read_topic(settings: Settings) -> tuple[dict[TopicPartition, int], list[Any]]:
     """Every record of the events topic, consumed to the end offsets taken first."""
-    consumer = KafkaConsumer(**settings.kafka_client_kwargs(), enable_auto_commit=False, group_id=None)
+    consumer = KafkaConsumer(**kafka_python_kwargs(settings), enable_auto_commit=False, group_id=None)
     try:
         partitions = [
             TopicPartition(settings.events_topic, p)

@@ -19,20 +19,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import faust
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition as AioTopicPartition
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaTimeoutError
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
 from deptpulse.stack import LocalStack, create_topics, port_is_free
 from producers.publisher import Publisher
 from producers.simulator import simulate
 from schemas.directory import load_directory
 from schemas.events import event_to_json
+from stream_processors.app import create_app, events_clients
 from tests.integration.test_stack import deptpulse, processes_mentioning
 
 pytestmark = pytest.mark.integration
@@ -80,7 +84,7 @@ def publish_and_read_back(settings: Settings) -> None:
         sent = publisher.send(event).get(timeout=30)
     partition = TopicPartition(sent.topic, sent.partition)
     consumer = KafkaConsumer(
-        **settings.kafka_client_kwargs(), enable_auto_commit=False, consumer_timeout_ms=20_000
+        **kafka_python_kwargs(settings), enable_auto_commit=False, consumer_timeout_ms=20_000
     )
     try:
         consumer.assign([partition])
@@ -113,31 +117,58 @@ def test_the_publisher_and_a_consumer_get_in_with_the_settings_credentials(secur
     publish_and_read_back(secure_kafka)
 
 
-def test_faust_credentials_and_aiokafka_kwargs_from_the_settings_get_in(secure_kafka: Settings) -> None:
-    """What the worker does: Faust turns ``faust_broker_credentials()`` into aiokafka arguments."""
+def test_the_workers_kafka_clients_get_in(secure_kafka: Settings) -> None:
+    """The clients the worker's events agent builds (``events_clients``): its consumer reads back
+    what the Publisher sent and what its dead-letter producer sent, and commits in its group."""
     event = one_event()
+    with Publisher.from_settings(secure_kafka, DIRECTORY) as publisher:
+        published = publisher.send(event).get(timeout=30)
 
-    async def round_trip() -> Any:
-        faust_auth = credentials_to_aiokafka_auth(secure_kafka.faust_broker_credentials())
-        producer = AIOKafkaProducer(bootstrap_servers=secure_kafka.kafka_bootstrap_servers, **faust_auth)
+    async def round_trip() -> tuple[list[Any], int | None]:
+        consumer, producer = events_clients(secure_kafka, group="sasl-ssl-test", worker_id="1")
         await producer.start()
-        try:
-            sent = await producer.send_and_wait(secure_kafka.events_topic, event_to_json(event), key=b"aio")
-        finally:
-            await producer.stop()
-        consumer = AIOKafkaConsumer(**secure_kafka.aiokafka_client_kwargs(), enable_auto_commit=False)
         await consumer.start()
         try:
-            partition = AioTopicPartition(sent.topic, sent.partition)
-            consumer.assign([partition])
-            consumer.seek(partition, sent.offset)
-            return await asyncio.wait_for(consumer.getone(), timeout=30)
+            dead = await producer.send_and_wait(secure_kafka.dead_letter_topic, b"dead", key=b"dlq")
+            records = []
+            for sent in (published, dead):
+                partition = AioTopicPartition(sent.topic, sent.partition)
+                consumer.assign([partition])
+                consumer.seek(partition, sent.offset)
+                records.append(await asyncio.wait_for(consumer.getone(), timeout=30))
+            await consumer.commit({partition: dead.offset + 1})
+            return records, await consumer.committed(partition)
         finally:
             await consumer.stop()
+            await producer.stop()
 
-    record = asyncio.run(round_trip())
+    (event_record, dead_record), committed = asyncio.run(round_trip())
 
-    assert (record.key, record.value) == (b"aio", event_to_json(event))
+    assert (event_record.key, event_record.value) == (event.partition_key.encode(), event_to_json(event))
+    assert (dead_record.key, dead_record.value) == (b"dlq", b"dead")
+    assert committed == dead_record.offset + 1
+
+
+def test_the_worker_apps_faust_credentials_get_in(secure_kafka: Settings) -> None:
+    """The ``broker_credentials`` ``create_app`` gives Faust, through Faust's own translation to aiokafka."""
+    app = create_app(secure_kafka, worker_id="sasl-ssl-test", registry=CollectorRegistry())
+    credentials = app.conf.broker_credentials
+    assert isinstance(credentials, faust.SASLCredentials)
+
+    async def round_trip() -> Any:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=secure_kafka.kafka_bootstrap_servers,
+            **credentials_to_aiokafka_auth(credentials),
+        )
+        await producer.start()
+        try:
+            return await producer.send_and_wait(secure_kafka.dead_letter_topic, b"faust", key=b"faust")
+        finally:
+            await producer.stop()
+
+    sent = asyncio.run(round_trip())
+
+    assert sent.topic == secure_kafka.dead_letter_topic and sent.offset >= 0
 
 
 # --- who is refused --------------------------------------------------------------------------------
@@ -147,7 +178,7 @@ def _client(**overrides: Any) -> Callable[[Settings], dict[str, Any]]:
     """Client arguments: the settings' own, with ``overrides`` ("CA": the local CA; None: left out)."""
 
     def arguments(settings: Settings) -> dict[str, Any]:
-        values = settings.kafka_client_kwargs() | {
+        values = kafka_python_kwargs(settings) | {
             key: str(settings.kafka_ssl_cafile) if value == "CA" else value
             for key, value in overrides.items()
         }

@@ -17,6 +17,7 @@ from kafka.admin import NewTopic
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 from prometheus_client import CollectorRegistry
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
 from deptpulse.stack import create_topics
 from producers.publisher import (
@@ -41,7 +42,7 @@ def fresh_topic(settings: Settings, **configs: str) -> str:
     """A new topic of the session's broker (6 partitions unless configs say otherwise)."""
     name = f"test-publisher-{uuid.uuid4().hex[:8]}"
     if configs:
-        with KafkaAdminClient(**settings.kafka_client_kwargs()) as admin:
+        with KafkaAdminClient(**kafka_python_kwargs(settings)) as admin:
             admin.create_topics([NewTopic(name, 1, 1, topic_configs=configs)])
             admin.wait_for_topics([name], timeout_ms=30_000)
     else:
@@ -52,7 +53,7 @@ def fresh_topic(settings: Settings, **configs: str) -> str:
 def consume_all(settings: Settings, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
     consumer = KafkaConsumer(
         topic,
-        **settings.kafka_client_kwargs(),
+        **kafka_python_kwargs(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=1000,
@@ -77,7 +78,7 @@ def test_what_is_published_is_read_back_keyed_with_headers_and_canonical(kafka_s
     assert {e.event_type for e in events} >= {"request.opened", "feedback.submitted", "survey.answered"}
     registry = CollectorRegistry()
     with Publisher(
-        kafka_stack.kafka_client_kwargs(), topic, DIRECTORY, metrics=PublisherMetrics.create(registry)
+        kafka_python_kwargs(kafka_stack), topic, DIRECTORY, metrics=PublisherMetrics.create(registry)
     ) as publisher:
         futures = [publisher.send(event) for event in events]
         publisher.flush()
@@ -127,7 +128,7 @@ def test_dicts_are_validated_and_sent_in_canonical_form(kafka_stack: Settings) -
     event = next(iter(simulate(DIRECTORY, START, timedelta(hours=1), 1.0, seed=2)))
     as_dict = event.model_dump()
     as_dict["occurred_at"] = event.occurred_at.astimezone(ZoneInfo("Asia/Shanghai"))  # sent as UTC
-    with Publisher(kafka_stack.kafka_client_kwargs(), topic, DIRECTORY) as publisher:
+    with Publisher(kafka_python_kwargs(kafka_stack), topic, DIRECTORY) as publisher:
         publisher.send(as_dict).get(timeout=10)
         publisher.send(event_to_json(event)).get(timeout=10)  # JSON bytes: parsed, then re-encoded
     assert [r.value for r in consume_all(kafka_stack, topic, 2)] == [event_to_json(event)] * 2
@@ -138,7 +139,7 @@ def test_an_invalid_event_raises_and_nothing_is_sent(kafka_stack: Settings) -> N
     event = next(iter(simulate(DIRECTORY, START, timedelta(hours=1), 1.0, seed=2)))
     registry = CollectorRegistry()
     with Publisher(
-        kafka_stack.kafka_client_kwargs(), topic, DIRECTORY, metrics=PublisherMetrics.create(registry)
+        kafka_python_kwargs(kafka_stack), topic, DIRECTORY, metrics=PublisherMetrics.create(registry)
     ) as publisher:
         with pytest.raises(InvalidEvent, match=r"customer_department: .*unknown department 'marketing'"):
             publisher.send({**event.model_dump(), "customer_department": "marketing"})
@@ -176,7 +177,7 @@ def test_a_refused_delivery_surfaces_on_the_future_and_from_flush(kafka_stack: S
     too_big = {**event.model_dump(), "comment": os.urandom(2000).hex()}  # lz4 cannot shrink random hex
     registry = CollectorRegistry()
     publisher = Publisher(
-        kafka_stack.kafka_client_kwargs(), topic, DIRECTORY, metrics=PublisherMetrics.create(registry)
+        kafka_python_kwargs(kafka_stack), topic, DIRECTORY, metrics=PublisherMetrics.create(registry)
     )
     try:
         future = publisher.send(too_big)

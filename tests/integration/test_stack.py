@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import Settings
 from deptpulse.stack import LocalStack, port_is_free
 
@@ -128,7 +129,7 @@ def test_up_is_idempotent_and_down_up_keeps_messages_and_offsets(private_setting
     assert "kafka: started" in up_again.stdout
     assert "topics: already there" in up_again.stdout
     assert kcat(settings, "-C", "-t", topic, "-o", "beginning", "-e", "-q") == "survivor\n"
-    with KafkaAdminClient(**settings.kafka_client_kwargs()) as admin:
+    with KafkaAdminClient(**kafka_python_kwargs(settings)) as admin:
         assert admin.list_group_offsets("survivors")["survivors"] == committed
 
 
@@ -139,14 +140,14 @@ def consume_one_and_commit(settings: Settings, group: str) -> dict[TopicPartitio
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=20_000,
-        **settings.kafka_client_kwargs(),
+        **kafka_python_kwargs(settings),
     )
     try:
         message = next(iter(consumer))
         consumer.commit()
     finally:
         consumer.close()
-    with KafkaAdminClient(**settings.kafka_client_kwargs()) as admin:
+    with KafkaAdminClient(**kafka_python_kwargs(settings)) as admin:
         committed: dict[TopicPartition, Any] = admin.list_group_offsets(group)[group]
     assert committed[TopicPartition(message.topic, message.partition)].offset == message.offset + 1
     return committed

@@ -36,6 +36,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import Settings
 from deptpulse.stack import create_topics
 from stream_processors.core import AGGREGATE_COLUMNS
@@ -239,13 +240,13 @@ def publish(settings: Settings, mix: Mix) -> dict[int, int]:
     """Publish in order; returns partition -> end offset."""
     create_topics(settings)
     # lz4, as the Publisher writes: the worker must be able to read it (aiokafka needs cramjam).
-    producer = KafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=10,
+    producer = KafkaProducer(**kafka_python_kwargs(settings), acks="all", linger_ms=10,
                              max_in_flight_requests_per_connection=1, compression_type="lz4")
     for message in mix.messages:
         producer.send(settings.events_topic, value=message.value, key=message.key, partition=message.partition)
     producer.flush()
     producer.close()
-    consumer = KafkaConsumer(**settings.kafka_client_kwargs())
+    consumer = KafkaConsumer(**kafka_python_kwargs(settings))
     ends = consumer.end_offsets([TopicPartition(settings.events_topic, p) for p in range(PARTITIONS)])
     consumer.close()
     return {tp.partition: offset for tp, offset in ends.items()}
@@ -253,7 +254,7 @@ def publish(settings: Settings, mix: Mix) -> dict[int, int]:
 
 def committed(settings: Settings, group: str) -> dict[int, int]:
     try:
-        with KafkaAdminClient(**settings.kafka_client_kwargs()) as admin:
+        with KafkaAdminClient(**kafka_python_kwargs(settings)) as admin:
             offsets = admin.list_group_offsets(group).get(group, {})
     except KafkaError:  # the group's coordinator is not there yet
         return {}
@@ -295,7 +296,7 @@ def scrape_until(run: Run, sample: str, timeout: float = 45) -> dict[str, float]
 
 def dead_letters(settings: Settings, timeout: float = 60) -> list[tuple[dict[str, str], bytes]]:
     """Every record of the dead-letter topic, read up to its end offsets."""
-    consumer = KafkaConsumer(**settings.kafka_client_kwargs(), group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_kwargs(settings), group_id=None, enable_auto_commit=False)
     deadline = time.monotonic() + timeout
     while not (partitions := consumer.partitions_for_topic(settings.dead_letter_topic)):
         assert time.monotonic() < deadline, "no dead-letter topic"

@@ -29,6 +29,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import Settings
 from deptpulse.stack import KafkaNode, LocalStack, create_topics
 from producers.gateway import create_app
@@ -73,7 +74,7 @@ def own_topic(settings: Settings, name: str) -> Settings:
 
 def describe(settings: Settings, topic: str) -> dict[int, tuple[int, list[int], list[int]]]:
     """partition -> (leader, replicas, in-sync replicas), from the metadata of a live broker."""
-    with KafkaAdminClient(**settings.kafka_client_kwargs(), request_timeout_ms=5000) as admin:
+    with KafkaAdminClient(**kafka_python_kwargs(settings), request_timeout_ms=5000) as admin:
         (described,) = admin.describe_topics([topic])
     return {
         p["partition_index"]: (p["leader_id"], sorted(p["replica_nodes"]), sorted(p["isr_nodes"]))
@@ -82,7 +83,7 @@ def describe(settings: Settings, topic: str) -> dict[int, tuple[int, list[int], 
 
 
 def min_insync(settings: Settings, topic: str) -> str:
-    with KafkaAdminClient(**settings.kafka_client_kwargs()) as admin:
+    with KafkaAdminClient(**kafka_python_kwargs(settings)) as admin:
         described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     return str(described["topic"][topic]["min.insync.replicas"]["value"])
 
@@ -90,7 +91,7 @@ def min_insync(settings: Settings, topic: str) -> str:
 def gone(settings: Settings, node_id: int) -> bool:
     """The controller fenced the broker (its session timed out) and it leads no partition of the topic."""
     try:
-        with KafkaAdminClient(**settings.kafka_client_kwargs(), request_timeout_ms=5000) as admin:
+        with KafkaAdminClient(**kafka_python_kwargs(settings), request_timeout_ms=5000) as admin:
             live = {broker["broker_id"] for broker in admin.describe_cluster()["brokers"] if not broker.get("is_fenced")}
         leaders = {leader for leader, _, _ in describe(settings, settings.events_topic).values()}
     except KafkaError:
@@ -160,7 +161,7 @@ def survey(at: datetime, score: int) -> dict[str, Any]:
 
 
 def read_event_ids(settings: Settings, expected: int, timeout: float = 60) -> Counter[str]:
-    consumer = KafkaConsumer(settings.events_topic, **settings.kafka_client_kwargs(), group_id=None,
+    consumer = KafkaConsumer(settings.events_topic, **kafka_python_kwargs(settings), group_id=None,
                              auto_offset_reset="earliest", enable_auto_commit=False)
     seen: Counter[str] = Counter()
     deadline = time.monotonic() + timeout
@@ -247,7 +248,7 @@ class PacedPublisher(threading.Thread):
         return self.sent_chunks >= chunks
 
     def run(self) -> None:
-        producer = KafkaProducer(**self.settings.kafka_client_kwargs(), acks="all", enable_idempotence=True,
+        producer = KafkaProducer(**kafka_python_kwargs(self.settings), acks="all", enable_idempotence=True,
                                  linger_ms=10, compression_type="lz4")
         size = -(-len(self.mix.messages) // self.chunks)
         futures = []
@@ -261,7 +262,7 @@ class PacedPublisher(threading.Thread):
         self.failed = [f.exception for f in futures if f.failed()]
         producer.close()
         self.finished_at = time.monotonic()
-        consumer = KafkaConsumer(**self.settings.kafka_client_kwargs())
+        consumer = KafkaConsumer(**kafka_python_kwargs(self.settings))
         ends = consumer.end_offsets([TopicPartition(self.settings.events_topic, p) for p in range(PARTITIONS)])
         consumer.close()
         self.ends = {tp.partition: offset for tp, offset in ends.items()}

@@ -16,6 +16,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from tests.reliability.harness import FaultyRun, Mix, assert_totals, generate, publish
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
@@ -28,7 +29,7 @@ def test_a_worker_with_empty_clickhouse_ignores_the_groups_committed_offsets(
     half = len(mix.messages) // 2
     run = make_run("committed")
     middle = publish(run.settings, Mix(mix.messages[:half]))
-    consumer = KafkaConsumer(**run.settings.kafka_client_kwargs(), group_id=run.group, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_kwargs(run.settings), group_id=run.group, enable_auto_commit=False)
     consumer.commit({TopicPartition(run.settings.events_topic, p): OffsetAndMetadata(o, "", -1) for p, o in middle.items()})
     consumer.close()
     ends = publish(run.settings, Mix(mix.messages[half:]))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -29,7 +30,7 @@ def test_values_come_from_prefixed_environment_variables(monkeypatch: pytest.Mon
 
     settings = Settings()
 
-    assert settings.kafka_client_kwargs()["bootstrap_servers"] == ["kafka-1:9093", "kafka-2:9093"]
+    assert kafka_python_kwargs(settings)["bootstrap_servers"] == ["kafka-1:9093", "kafka-2:9093"]
     assert settings.kafka_port == 9093
     assert settings.events_partitions == 12
 
@@ -66,7 +67,7 @@ def test_secrets_are_masked_in_repr_and_masked_dump() -> None:
     assert SECRET not in str(settings.masked_dump())
     assert settings.masked_dump()["kafka_sasl_password"] == "**********"
     # ...while the clients still get the real values.
-    assert settings.kafka_client_kwargs()["sasl_plain_password"] == SECRET
+    assert kafka_python_kwargs(settings)["sasl_plain_password"] == SECRET
     assert SECRET in settings.clickhouse_client_kwargs()["dsn"]
 
 
