@@ -39,9 +39,9 @@ from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
 from deptpulse.stack import create_topics
 from producers.publisher import ProducerTuning, Publisher, PublisherMetrics
-from producers.simulator import Event, simulate
+from producers.simulator import simulate
 from schemas.directory import Directory, load_directory
-from schemas.events import event_to_json, validate_event
+from schemas.events import Event, event_to_json, validate_event
 
 TARGET_EVENTS_PER_S = 50_000
 _SIMULATED_RATE = 50.0  # events per second of event time: many requests in flight, as in a busy org

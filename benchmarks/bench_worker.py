@@ -70,9 +70,9 @@ from benchmarks import figure, free_ports, machine, throwaway_kafka, write_json
 from deptpulse.kafka_clients import aiokafka_kwargs, kafka_python_kwargs
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
 from deptpulse.stack import create_topics
-from producers.simulator import Event, simulate
+from producers.simulator import simulate
 from schemas.directory import Directory, load_directory
-from schemas.events import event_to_json
+from schemas.events import Event, event_to_json
 
 TARGET_EVENTS_PER_S = 20_000
 FRESHNESS_TARGET_S = 2.0

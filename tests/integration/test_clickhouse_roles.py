@@ -174,7 +174,7 @@ def test_a_department_policy_keeps_exactly_the_rows_its_department_serves_or_is_
 
     def rows(condition: str) -> set[tuple[str, str]]:
         query = f"SELECT provider_department, customer_department FROM {table} WHERE {condition}"
-        return set(clickhouse_client.query(query).result_rows)
+        return {(str(provider), str(customer)) for provider, customer in clickhouse_client.query(query).result_rows}
 
     assert rows(policies[department_role("it")]) == {("it", "hr"), ("hr", "it"), ("it", "it")}
     assert rows(policies[department_role("finance")]) == {("finance", "legal")}

@@ -181,7 +181,7 @@ def test_a_batch_is_in_kafka_when_accepted(kafka_stack: Settings, gateway: TestC
     assert response.status_code == 202
     _, records = read_topic(kafka_stack)
     found = sorted(parse_event(r.value).event_id for r in records if marker.encode() in r.value)
-    assert found == sorted(item["event_id"] for item in batch)
+    assert found == sorted(str(item["event_id"]) for item in batch)
 
 
 # --- Kafka down ---------------------------------------------------------------------------------------

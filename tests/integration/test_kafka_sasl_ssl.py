@@ -306,7 +306,7 @@ def test_down_frees_the_ports_and_up_again_checks_the_credentials(secure_kafka: 
     assert all(port_is_free("127.0.0.1", port) for port in ports)
     assert processes_mentioning(secure_kafka.home.resolve()) == []
 
-    refusals = {
+    refusals: dict[str, dict[str, str | None]] = {
         "are not the SCRAM credentials the broker": {"DEPTPULSE_KAFKA_SASL_PASSWORD": "something else"},
         "was formatted for SASL_SSL": {"DEPTPULSE_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"},
         "set DEPTPULSE_KAFKA_SSL_CAFILE=": {"DEPTPULSE_KAFKA_SSL_CAFILE": None},

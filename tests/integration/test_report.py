@@ -29,9 +29,16 @@ from clickhouse_connect.driver.client import Client
 
 from deptpulse.cli import main
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
-from producers.simulator import Event, simulate
+from producers.simulator import simulate
 from schemas.directory import Directory, load_directory
-from schemas.events import FeedbackSubmitted, RequestOpened, SurveyAnswered
+from schemas.events import (
+    ActionRecorded,
+    Event,
+    FeedbackSubmitted,
+    RequestOpened,
+    SurveyAnswered,
+    SurveyInvited,
+)
 from stream_processors import storage
 from stream_processors.core import BucketKey, MinuteAggregate, PartitionProcessor
 from stream_processors.core.aggregates import SampleKind
@@ -155,8 +162,8 @@ def reference(
     rules = LifecycleRules(directory)
     trackers: dict[str, RequestTracker] = {}
     for event in events:
-        if isinstance(event, (SurveyAnswered, FeedbackSubmitted)):
-            continue
+        if isinstance(event, SurveyAnswered | FeedbackSubmitted | SurveyInvited | ActionRecorded):
+            continue  # scores are counted above; records are not aggregated
         if isinstance(event, RequestOpened) and event.request_id not in trackers:
             trackers[event.request_id] = RequestTracker(event, rules)
         else:

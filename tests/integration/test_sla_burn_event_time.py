@@ -105,7 +105,7 @@ def test_a_replayed_month_counts_in_the_windows_of_its_own_dates(
     starts = window_starts(REPLAY_END, BURN_WINDOWS)
     counts = sla_verdicts(clickhouse_client, starts)
 
-    month_verdicts = int(clickhouse_client.command("SELECT sum(sla_met + sla_breached) FROM minute_buckets"))
+    [[month_verdicts]] = clickhouse_client.query("SELECT sum(sla_met + sla_breached) FROM minute_buckets").result_rows
     for window, since in starts.items():
         expected = reference(events, DIRECTORY, since, REPLAY_END + timedelta(minutes=1))
         assert counts[window] == {

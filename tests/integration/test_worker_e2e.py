@@ -407,14 +407,14 @@ def test_worker_counts_every_valid_event_once_and_dead_letters_exactly_the_bad_o
     assert Counter(h["reason"] for h, _ in letters) == Counter(m.bad_reason for m in bad), [
         (h["reason"], h["source.partition"], h["source.offset"], v[:60]) for h, v in letters]
     by_value = {m.value: m.bad_reason for m in bad}
-    for headers, value in letters:
+    for headers, letter in letters:
         assert headers["source.topic"] == run.settings.events_topic
         if headers["reason"] == "orphan":
             assert headers["detail"] == "orphan: no open within the grace period"
         if headers["value"] == "original":
-            assert by_value[value] == headers["reason"]
+            assert by_value[letter] == headers["reason"]
         else:  # the orphan, held since an earlier batch: its canonical JSON
-            assert headers["reason"] == "orphan" and orjson.loads(value)["request_id"].startswith("ORPHAN")
+            assert headers["reason"] == "orphan" and orjson.loads(letter)["request_id"].startswith("ORPHAN")
 
 
 def test_a_worker_killed_twice_mid_stream_ends_with_the_same_aggregates_as_an_uninterrupted_one(make_run: Any) -> None:

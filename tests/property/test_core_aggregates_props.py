@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +18,7 @@ HISTOGRAMS = st.dictionaries(st.integers(0, LAST), st.integers(-50, 50).filter(b
 
 @st.composite
 def aggregates(draw: st.DrawFn) -> MinuteAggregate:
-    values = {}
+    values: dict[str, Any] = {}
     for name in AGGREGATE_COLUMNS:
         if name.endswith("_hist"):
             values[name] = draw(HISTOGRAMS)

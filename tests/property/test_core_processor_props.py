@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -55,7 +56,7 @@ def request_events(
     open (a source's clock) and up to 26 h after it."""
     provider, service, priority = draw(st.sampled_from(OFFERINGS))
     customer = draw(st.sampled_from(["hr", "finance", "legal"]))
-    common = {"provider": provider, "customer": customer, "service": service, "priority": priority}
+    common: dict[str, Any] = {"provider": provider, "customer": customer, "service": service, "priority": priority}
     opened = base + timedelta(minutes=draw(st.integers(0, int(spread.total_seconds()) // 60)))
     events = [make_event("request.opened", opened, request_id, event_id=f"{request_id}-open", **common)]
     if draw(st.integers(0, 9)) == 0:  # a source that sent the open twice
@@ -66,7 +67,7 @@ def request_events(
     for index in range(draw(st.integers(0, 8))):
         kind = draw(st.sampled_from(KINDS))
         at = opened + timedelta(seconds=draw(st.integers(-skew_s, 26 * 3600)))
-        fields: dict[str, object] = {}
+        fields: dict[str, Any] = {}
         if kind == "request.status_changed":
             fields["status"] = draw(st.sampled_from(STATUSES))
         elif kind == "feedback.submitted":

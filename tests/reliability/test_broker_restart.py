@@ -68,7 +68,7 @@ def test_broker_restart_mid_stream(make_stack_settings: Callable[..., Settings],
             def post(score: int) -> int:
                 event = survey(start + timedelta(hours=1), score)
                 clock[0] += 1.5  # past the cached readiness answer
-                status = gateway.post("/v1/events", content=orjson.dumps([event]), headers=HEADERS).status_code
+                status = int(gateway.post("/v1/events", content=orjson.dumps([event]), headers=HEADERS).status_code)
                 if status == 202:
                     mix.valid.append(event)
                 return status

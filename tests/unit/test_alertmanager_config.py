@@ -33,6 +33,7 @@ def config(directory: Directory) -> dict[str, Any]:
 
 def receiver(config: dict[str, Any], name: str) -> dict[str, Any]:
     (found,) = [r for r in config["receivers"] if r["name"] == name]
+    assert isinstance(found, dict)
     return found
 
 

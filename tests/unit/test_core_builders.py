@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from schemas.directory import Directory, load_directory
-from schemas.events import RequestEvent, SurveyAnswered, validate_event
+from schemas.events import ActionRecorded, RequestEvent, SurveyAnswered, SurveyInvited, validate_event
 
 pytestmark = pytest.mark.unit
 
@@ -57,7 +57,16 @@ def make_event(
     }
     if event_type != "survey.answered":
         payload["request_id"] = request_id
-    return validate_event(payload)
+    event = validate_event(payload)
+    assert not isinstance(event, SurveyInvited | ActionRecorded), "the core's builders make aggregated events"
+    return event
+
+
+def make_request_event(event_type: str, at: datetime, request_id: str = "r1", **fields: Any) -> RequestEvent:
+    """A validated event of a request (what a lifecycle applies): ``make_event`` without survey answers."""
+    event = make_event(event_type, at, request_id, **fields)
+    assert not isinstance(event, SurveyAnswered), "a survey answer is not an event of a request"
+    return event
 
 
 def numbered(events: list[Event], first_offset: int = 0) -> list[tuple[int, Event]]:

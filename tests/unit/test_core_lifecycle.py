@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.events import RequestOpened
+from schemas.events import RequestEvent, RequestOpened
 from stream_processors.core.aggregates import Sample, SampleKind
 from stream_processors.core.lifecycle import FACT_COLUMNS, Entry, LifecycleRules, RequestTracker, minute_start
-from tests.unit.test_core_builders import HOUR, MINUTE, MONDAY_9, Event, example_directory, make_event
+from tests.unit.test_core_builders import HOUR, MINUTE, MONDAY_9, example_directory, make_request_event
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +19,7 @@ RULES = LifecycleRules(example_directory())
 SATURDAY_10 = datetime(2026, 3, 7, 9, tzinfo=UTC)  # 10:00 in Berlin: IT does not work
 
 
-def track(events: list[Event]) -> tuple[RequestTracker, Counter[Entry]]:
+def track(events: list[RequestEvent]) -> tuple[RequestTracker, Counter[Entry]]:
     """Apply events in the order given (the first must be the open); sum what was emitted."""
     opened = events[0]
     assert isinstance(opened, RequestOpened)
@@ -47,9 +47,9 @@ def at(when: datetime) -> datetime:
 def test_in_order_request_within_sla() -> None:
     opened, replied, resolved = MONDAY_9, MONDAY_9 + 20 * MINUTE, MONDAY_9 + 4 * HOUR
     tracker, emitted = track([
-        make_event("request.opened", opened),
-        make_event("request.responded", replied),
-        make_event("request.resolved", resolved),
+        make_request_event("request.opened", opened),
+        make_request_event("request.responded", replied),
+        make_request_event("request.resolved", resolved),
     ])
     assert samples(emitted) == [
         (opened, Sample(K.OPENED)),
@@ -68,11 +68,11 @@ def test_in_order_request_within_sla() -> None:
 
 def test_waiting_on_customer_pauses_business_time_not_wall_time() -> None:
     tracker, emitted = track([
-        make_event("request.opened", MONDAY_9),
-        make_event("request.responded", MONDAY_9 + 10 * MINUTE),
-        make_event("request.status_changed", MONDAY_9 + HOUR, status="waiting_on_customer"),
-        make_event("request.status_changed", MONDAY_9 + 3 * HOUR, status="in_progress"),
-        make_event("request.resolved", MONDAY_9 + 5 * HOUR),
+        make_request_event("request.opened", MONDAY_9),
+        make_request_event("request.responded", MONDAY_9 + 10 * MINUTE),
+        make_request_event("request.status_changed", MONDAY_9 + HOUR, status="waiting_on_customer"),
+        make_request_event("request.status_changed", MONDAY_9 + 3 * HOUR, status="in_progress"),
+        make_request_event("request.resolved", MONDAY_9 + 5 * HOUR),
     ])
     assert (MONDAY_9 + 5 * HOUR, Sample(K.FIRST_RESOLUTION, 5 * 3600.0, 3 * 3600.0)) in samples(emitted)
     assert tracker.fact().status == "resolved"
@@ -80,10 +80,10 @@ def test_waiting_on_customer_pauses_business_time_not_wall_time() -> None:
 
 def test_any_other_status_resumes_the_clock() -> None:
     tracker, _ = track([
-        make_event("request.opened", MONDAY_9),
-        make_event("request.status_changed", MONDAY_9 + HOUR, status="waiting_on_customer"),
-        make_event("request.status_changed", MONDAY_9 + 2 * HOUR, status="escalated"),
-        make_event("request.responded", MONDAY_9 + 3 * HOUR),
+        make_request_event("request.opened", MONDAY_9),
+        make_request_event("request.status_changed", MONDAY_9 + HOUR, status="waiting_on_customer"),
+        make_request_event("request.status_changed", MONDAY_9 + 2 * HOUR, status="escalated"),
+        make_request_event("request.responded", MONDAY_9 + 3 * HOUR),
     ])
     fact = tracker.fact()
     assert (fact.first_response_wall_s, fact.first_response_business_s, fact.status) == (10800.0, 7200.0, "escalated")
@@ -92,9 +92,9 @@ def test_any_other_status_resumes_the_clock() -> None:
 def test_business_time_skips_the_night_and_a_late_first_response_breaches() -> None:
     opened = MONDAY_9 + 8 * HOUR  # 17:00 local
     tracker, emitted = track([
-        make_event("request.opened", opened),
-        make_event("request.responded", opened + 15 * HOUR + 20 * MINUTE),  # Tue 08:20 local
-        make_event("request.resolved", opened + 16 * HOUR),  # Tue 09:00 local
+        make_request_event("request.opened", opened),
+        make_request_event("request.responded", opened + 15 * HOUR + 20 * MINUTE),  # Tue 08:20 local
+        make_request_event("request.resolved", opened + 16 * HOUR),  # Tue 09:00 local
     ])
     fact = tracker.fact()
     assert (fact.first_response_wall_s, fact.first_response_business_s) == (55200.0, 4800.0)
@@ -104,19 +104,19 @@ def test_business_time_skips_the_night_and_a_late_first_response_breaches() -> N
 
 def test_resolving_without_a_reply_ends_first_response_too() -> None:
     resolved = MONDAY_9 + 2 * HOUR
-    tracker, emitted = track([make_event("request.opened", MONDAY_9), make_event("request.resolved", resolved)])
+    tracker, emitted = track([make_request_event("request.opened", MONDAY_9), make_request_event("request.resolved", resolved)])
     assert (resolved, Sample(K.FIRST_RESPONSE, 7200.0, 7200.0)) in samples(emitted)
     assert tracker.fact().first_response_at == resolved
 
 
 def test_reopen_and_re_resolution() -> None:
     tracker, emitted = track([
-        make_event("request.opened", MONDAY_9),
-        make_event("request.responded", MONDAY_9 + 10 * MINUTE),
-        make_event("request.resolved", MONDAY_9 + HOUR),
-        make_event("request.reopened", MONDAY_9 + 2 * HOUR),
-        make_event("request.resolved", MONDAY_9 + 3 * HOUR),
-        make_event("request.closed", MONDAY_9 + 4 * HOUR),
+        make_request_event("request.opened", MONDAY_9),
+        make_request_event("request.responded", MONDAY_9 + 10 * MINUTE),
+        make_request_event("request.resolved", MONDAY_9 + HOUR),
+        make_request_event("request.reopened", MONDAY_9 + 2 * HOUR),
+        make_request_event("request.resolved", MONDAY_9 + 3 * HOUR),
+        make_request_event("request.closed", MONDAY_9 + 4 * HOUR),
     ])
     kinds = Counter(sample.kind for _, sample in samples(emitted))
     assert kinds == {K.OPENED: 1, K.FIRST_RESPONSE: 1, K.FIRST_RESOLUTION: 1, K.RESOLUTION: 1,
@@ -130,7 +130,7 @@ def test_reopen_and_re_resolution() -> None:
 
 
 def test_reopen_of_an_unresolved_request_is_ignored() -> None:
-    tracker, emitted = track([make_event("request.opened", MONDAY_9), make_event("request.reopened", MONDAY_9 + HOUR)])
+    tracker, emitted = track([make_request_event("request.opened", MONDAY_9), make_request_event("request.reopened", MONDAY_9 + HOUR)])
     assert [sample.kind for _, sample in samples(emitted)] == [K.OPENED]
     assert (tracker.fact().status, tracker.fact().reopen_count) == ("open", 0)
 
@@ -138,11 +138,11 @@ def test_reopen_of_an_unresolved_request_is_ignored() -> None:
 def test_calendar_clock_sla_counts_wall_time_minus_pauses() -> None:
     # it.outage P1: first response 10 min, resolution 4 h, on the calendar clock; Saturday has no business hours.
     events = [
-        make_event("request.opened", SATURDAY_10, service="it.outage", priority="P1"),
-        make_event("request.responded", SATURDAY_10 + 5 * MINUTE, service="it.outage", priority="P1"),
-        make_event("request.status_changed", SATURDAY_10 + 30 * MINUTE, status="waiting_on_customer"),
-        make_event("request.status_changed", SATURDAY_10 + 150 * MINUTE, status="in_progress"),
-        make_event("request.resolved", SATURDAY_10 + 5 * HOUR),
+        make_request_event("request.opened", SATURDAY_10, service="it.outage", priority="P1"),
+        make_request_event("request.responded", SATURDAY_10 + 5 * MINUTE, service="it.outage", priority="P1"),
+        make_request_event("request.status_changed", SATURDAY_10 + 30 * MINUTE, status="waiting_on_customer"),
+        make_request_event("request.status_changed", SATURDAY_10 + 150 * MINUTE, status="in_progress"),
+        make_request_event("request.resolved", SATURDAY_10 + 5 * HOUR),
     ]
     fact = track(events)[0].fact()
     assert (fact.resolution_wall_s, fact.resolution_business_s) == (18000.0, 0.0)
@@ -151,8 +151,8 @@ def test_calendar_clock_sla_counts_wall_time_minus_pauses() -> None:
 
 def test_no_sla_without_priority() -> None:
     tracker, emitted = track([
-        make_event("request.opened", MONDAY_9, priority=None),
-        make_event("request.resolved", MONDAY_9 + HOUR, priority=None),
+        make_request_event("request.opened", MONDAY_9, priority=None),
+        make_request_event("request.resolved", MONDAY_9 + HOUR, priority=None),
     ])
     fact = tracker.fact()
     assert (fact.sla_met, fact.sla_first_response_target_s, fact.sla_resolution_target_s) == (None, None, None)
@@ -160,10 +160,11 @@ def test_no_sla_without_priority() -> None:
 
 
 def test_an_earlier_reply_arriving_late_retracts_the_counted_one() -> None:
-    opened = make_event("request.opened", MONDAY_9)
-    late_reply = make_event("request.responded", MONDAY_9 + 30 * MINUTE)
-    early_reply = make_event("request.responded", MONDAY_9 + 5 * MINUTE)
-    resolved = make_event("request.resolved", MONDAY_9 + HOUR)
+    opened = make_request_event("request.opened", MONDAY_9)
+    late_reply = make_request_event("request.responded", MONDAY_9 + 30 * MINUTE)
+    early_reply = make_request_event("request.responded", MONDAY_9 + 5 * MINUTE)
+    resolved = make_request_event("request.resolved", MONDAY_9 + HOUR)
+    assert isinstance(opened, RequestOpened)
     tracker = RequestTracker(opened, RULES)
     tracker.apply(late_reply)
     tracker.apply(resolved)
@@ -175,11 +176,11 @@ def test_an_earlier_reply_arriving_late_retracts_the_counted_one() -> None:
 
 def test_a_pause_arriving_after_the_resolution_corrects_it() -> None:
     events = [
-        make_event("request.opened", MONDAY_9),
-        make_event("request.responded", MONDAY_9 + 10 * MINUTE),
-        make_event("request.status_changed", MONDAY_9 + HOUR, status="waiting_on_customer"),
-        make_event("request.status_changed", MONDAY_9 + 2 * HOUR, status="in_progress"),
-        make_event("request.resolved", MONDAY_9 + 3 * HOUR),
+        make_request_event("request.opened", MONDAY_9),
+        make_request_event("request.responded", MONDAY_9 + 10 * MINUTE),
+        make_request_event("request.status_changed", MONDAY_9 + HOUR, status="waiting_on_customer"),
+        make_request_event("request.status_changed", MONDAY_9 + 2 * HOUR, status="in_progress"),
+        make_request_event("request.resolved", MONDAY_9 + 3 * HOUR),
     ]
     in_order = track(events)
     shuffled = track([events[0], events[4], events[3], events[1], events[2]])
@@ -188,9 +189,9 @@ def test_a_pause_arriving_after_the_resolution_corrects_it() -> None:
 
 
 def test_the_earliest_open_defines_the_request() -> None:
-    later = make_event("request.opened", MONDAY_9, event_id="b", customer="hr")
-    earlier = make_event("request.opened", MONDAY_9 - HOUR, event_id="a", customer="finance")
-    feedback = make_event("feedback.submitted", MONDAY_9 + HOUR, csat=4)
+    later = make_request_event("request.opened", MONDAY_9, event_id="b", customer="hr")
+    earlier = make_request_event("request.opened", MONDAY_9 - HOUR, event_id="a", customer="finance")
+    feedback = make_request_event("feedback.submitted", MONDAY_9 + HOUR, csat=4)
     tracker, emitted = track([later, feedback, earlier])
     assert {bucket[1] for bucket, _ in emitted.elements()} == {"finance"}
     assert tracker.fact().opened_at == MONDAY_9 - HOUR
@@ -200,8 +201,8 @@ def test_the_earliest_open_defines_the_request() -> None:
 def test_feedback_counts_in_its_minute_for_the_request_pair_and_service() -> None:
     feedback_at = MONDAY_9 + 26 * HOUR + 30 * timedelta(seconds=1)
     _, emitted = track([
-        make_event("request.opened", MONDAY_9),
-        make_event("feedback.submitted", feedback_at, service="it.hardware", customer="sales", csat=5),
+        make_request_event("request.opened", MONDAY_9),
+        make_request_event("feedback.submitted", feedback_at, service="it.hardware", customer="sales", csat=5),
     ])
     csat = [(bucket, sample) for bucket, sample in emitted.elements() if sample.kind == K.CSAT]
     assert csat == [(("it", "hr", "it.access", minute_start(feedback_at.timestamp())), Sample(K.CSAT, score=5))]
@@ -209,12 +210,12 @@ def test_feedback_counts_in_its_minute_for_the_request_pair_and_service() -> Non
 
 def test_events_dated_before_the_open_are_measured_as_at_the_open() -> None:
     replied = MONDAY_9 - 5 * MINUTE  # the source's clocks disagree
-    _, emitted = track([make_event("request.opened", MONDAY_9), make_event("request.responded", replied)])
+    _, emitted = track([make_request_event("request.opened", MONDAY_9), make_request_event("request.responded", replied)])
     assert (at(replied), Sample(K.FIRST_RESPONSE, 0.0, 0.0)) in samples(emitted)
 
 
 def test_later_replies_change_only_the_last_event_time() -> None:
-    tracker, _ = track([make_event("request.opened", MONDAY_9), make_event("request.responded", MONDAY_9 + MINUTE)])
-    assert tracker.apply(make_event("request.responded", MONDAY_9 + HOUR)) == ([], [])
+    tracker, _ = track([make_request_event("request.opened", MONDAY_9), make_request_event("request.responded", MONDAY_9 + MINUTE)])
+    assert tracker.apply(make_request_event("request.responded", MONDAY_9 + HOUR)) == ([], [])
     assert tracker.fact().last_event_at == MONDAY_9 + HOUR
     assert tracker.fact().first_response_at == MONDAY_9 + MINUTE

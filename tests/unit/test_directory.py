@@ -11,7 +11,7 @@ import yaml
 
 from deptpulse.settings import EXAMPLE_DIRECTORY
 from schemas.directory import Directory, DirectoryError, UnmappedValue, load_directory
-from schemas.events import parse_event
+from schemas.events import SurveyAnswered, parse_event
 
 pytestmark = pytest.mark.unit
 
@@ -243,7 +243,7 @@ def test_a_department_with_a_chinese_display_name(tmp_path: Path) -> None:
         '"customer_department": "it", "score": 9, "comment": "很好"}',
         directory,
     )
-    assert event.comment == "很好"
+    assert isinstance(event, SurveyAnswered) and event.comment == "很好"
     assert EXAMPLE.department("hr").name == "人力资源部"
 
 

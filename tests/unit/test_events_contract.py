@@ -193,7 +193,7 @@ def test_python_values_too_must_be_timezone_aware() -> None:
 def test_events_are_frozen() -> None:
     event = parse_event(json.dumps(FEEDBACK))
     with pytest.raises(ValueError, match="frozen"):
-        event.csat = 1  # type: ignore[misc]
+        event.csat = 1  # type: ignore[misc,union-attr]
 
 
 def test_partition_keys() -> None:

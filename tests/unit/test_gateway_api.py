@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
-from producers.gateway import Event, create_app
+from producers.gateway import create_app
 from producers.gateway_auth import hub_signature, zendesk_signature
 from producers.integrations import Integrations, parse_integrations
 from producers.publisher import PublisherError
-from producers.sources import AdapterError
+from producers.sources import Adapter, AdapterError
 from schemas.directory import Directory, UnmappedValue, load_directory
-from schemas.events import validate_event
+from schemas.events import Event, validate_event
 
 pytestmark = pytest.mark.unit
 
@@ -112,7 +112,7 @@ class FakePublisher:
         pass
 
 
-def fake_zendesk_adapter(payload: dict[str, Any], directory: Directory) -> Sequence[Event]:
+def fake_zendesk_adapter(payload: Mapping[str, Any], directory: Directory) -> list[Event]:
     """Turns {"ticket": id} into one request.opened; errors as the real adapters raise them."""
     if "unmapped" in payload:
         raise UnmappedValue("zendesk", "group", str(payload["unmapped"]))
@@ -121,11 +121,11 @@ def fake_zendesk_adapter(payload: dict[str, Any], directory: Directory) -> Seque
     return [event(f"zd-{payload['ticket']}", source="zendesk")]
 
 
-def fake_servicenow_adapter(payload: dict[str, Any], directory: Directory) -> Sequence[Event]:
+def fake_servicenow_adapter(payload: Mapping[str, Any], directory: Directory) -> list[Event]:
     return [] if payload.get("ignored") else [event(f"sn-{payload['number']}", source="servicenow")]
 
 
-ADAPTERS = {
+ADAPTERS: dict[str, Adapter] = {
     "zendesk": fake_zendesk_adapter,
     "servicenow": fake_servicenow_adapter,
     "jira-sm": fake_zendesk_adapter,

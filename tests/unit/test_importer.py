@@ -17,7 +17,7 @@ from producers.importer import (
     read_records,
 )
 from schemas.directory import Directory, load_directory
-from schemas.events import parse_event
+from schemas.events import FeedbackSubmitted, RequestOpened, RequestStatusChanged, SurveyAnswered, parse_event
 
 pytestmark = pytest.mark.unit
 
@@ -155,6 +155,8 @@ def test_csv_rows_become_canonical_events(tmp_path: Path, directory: Directory) 
     summary = import_file(source, sink)
     assert (summary.published, summary.rejected) == (4, 0)
     opened, feedback, status, survey = (parse_event(raw, directory) for raw in sink.sent)
+    assert isinstance(opened, RequestOpened) and isinstance(feedback, FeedbackSubmitted)
+    assert isinstance(status, RequestStatusChanged) and isinstance(survey, SurveyAnswered)
     assert opened.attributes == {"channel": "portal", "ticket_url": "https://x/9"}
     assert opened.service_category == "it.access" and opened.priority == "P3"
     assert feedback.csat == 4 and feedback.comment == "fine, thanks" and feedback.service_category is None

@@ -123,7 +123,8 @@ def test_the_worker_views_pass_the_headers_and_serve_the_page(
     token = {"Authorization": f"Bearer {HR_TOKEN}"}
 
     async def ask() -> list[tuple[int, str, str, str]]:
-        async with TestClient(TestServer(app.web.web_app)) as client:
+        web_app = app.web.web_app  # type: ignore[attr-defined]  # faust's aiohttp Web has it; its stub does not
+        async with TestClient(TestServer(web_app)) as client:
             answers = []
             for url, headers in (
                 ("/api/v1/scorecard?window=7d", {}),

@@ -160,7 +160,8 @@ def test_the_views_mount_on_a_faust_web_server(reader: FakeReader, directory: Di
     register_faust_views(app, ScorecardService(reader, directory), now=lambda: NOW)
 
     async def ask() -> list[tuple[int, Any]]:
-        async with TestClient(TestServer(app.web.web_app)) as client:
+        web_app = app.web.web_app  # type: ignore[attr-defined]  # faust's aiohttp Web has it; its stub does not
+        async with TestClient(TestServer(web_app)) as client:
             answers = []
             for url in (
                 "/api/v1/scorecard?provider=it&window=7d",

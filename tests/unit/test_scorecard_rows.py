@@ -228,8 +228,13 @@ def test_a_figure_is_red_only_on_evidence_below_target(satisfied: int, answers: 
     result = row(current)
 
     assert figure_evidence(result, POLICY)["satisfied_share"] == expected
-    assert result.csat_satisfied_share_lower95 is not None and result.csat_satisfied_share_upper95 is not None
-    assert result.csat_satisfied_share_lower95 <= result.csat_satisfied_share <= result.csat_satisfied_share_upper95
+    lower, share, upper = (
+        result.csat_satisfied_share_lower95,
+        result.csat_satisfied_share,
+        result.csat_satisfied_share_upper95,
+    )
+    assert lower is not None and share is not None and upper is not None
+    assert lower <= share <= upper
 
 
 def test_evidence_needs_a_figure() -> None:

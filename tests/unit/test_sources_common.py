@@ -23,6 +23,7 @@ from producers.sources.common import (
     status,
 )
 from schemas.directory import UnmappedValue, load_directory
+from schemas.events import FeedbackSubmitted, Priority
 
 DIRECTORY = load_directory(Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "directory.yaml")
 
@@ -98,7 +99,7 @@ def test_stable_id_is_readable_and_bounded() -> None:
 
 
 def test_priority_and_status() -> None:
-    table = {"high": "P2", "1": "P1"}
+    table: dict[str, Priority] = {"high": "P2", "1": "P1"}
     assert priority("High ", table) == "P2"
     assert priority(1, table) == "P1"
     assert priority("unheard-of", table) is None
@@ -165,6 +166,7 @@ def test_ticket_events_break_no_contract_silently() -> None:
     ticket = Ticket("zendesk", "4711", "it", "finance", "P2", {"channel": "web"})
     at = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
     event = ticket.event("feedback.submitted", at, "r-1", csat=5)
+    assert isinstance(event, FeedbackSubmitted)
     assert (event.event_id, event.request_id) == ("zendesk:4711:feedback.submitted:r-1", "zendesk:4711")
     with pytest.raises(
         AdapterError, match=r"the mapped event breaks the contract: csat: .*less than or equal to 5"
