@@ -625,7 +625,7 @@ class _Lifecycle:
         provider_clock = self.organisation.clocks[pair.provider]
         customer_clock = self.organisation.clocks[pair.customer]
         service, priority = self.organisation.choose_service(rng, pair.provider)
-        target = self.organisation.directory.sla_target(pair.provider, service, priority) or FALLBACK_SLA
+        target = self.organisation.directory.sla_target(pair.provider, service, priority, pair.customer) or FALLBACK_SLA
         business_clock = target.clock == "business"
         provider_add = provider_clock.add if business_clock else _calendar_add
         scenario, degradation, episode = self.scenario, self.scenario.degradation, self.scenario.episode

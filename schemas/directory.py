@@ -11,7 +11,7 @@ import re
 from datetime import date, time
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.events import DepartmentId, Priority
+from schemas.events import WAITING_ON_CUSTOMER, DepartmentId, Priority
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -172,10 +172,20 @@ class Calendar(_Model):
         return value
 
 
+# A canonical status as the adapters write it (producers/sources/common.py: slugs such as
+# waiting_on_customer, in_progress, hold).
+CanonicalStatus = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class SlaTarget(_Model):
     first_response: Seconds = Field(description="Target seconds to the first provider reply.")
     resolution: Seconds = Field(description="Target seconds to resolution.")
     clock: Literal["business", "calendar"] = "business"
+    pause_statuses: list[CanonicalStatus] | None = Field(
+        default=None,
+        description="Canonical statuses that pause this SLA's clock; default: the provider department's "
+        "pause_statuses.",
+    )
 
 
 class Service(_Model):
@@ -198,6 +208,22 @@ class AlertPolicy(_Model):
     survey_min_response_rate: float = Field(default=0.30, ge=0, le=1)
 
 
+class CustomerAgreement(_Model):
+    """An operational-level agreement: what the provider promises one customer department."""
+
+    customer: DepartmentId = Field(description="The customer department's id.")
+    sla: dict[Priority, SlaTarget] = Field(
+        default_factory=dict, description="Targets per priority for every service of the provider."
+    )
+    services: dict[Annotated[str, Field(min_length=1, max_length=128)], dict[Priority, SlaTarget]] = Field(
+        default_factory=dict, description="Targets per priority for one service of the provider (its id)."
+    )
+    alert_policy: AlertPolicy | None = Field(
+        default=None,
+        description="Alert policy of this pair: the fields set here override the provider's policy.",
+    )
+
+
 class SourceMapping(_Model):
     """Values of a source system's field that mean this department (e.g. a Jira project key)."""
 
@@ -214,6 +240,16 @@ class Department(_Model):
     calendar: Calendar
     services: list[Service] = Field(default_factory=list)
     default_sla: dict[Priority, SlaTarget] = Field(default_factory=dict)
+    customer_agreements: list[CustomerAgreement] = Field(
+        default_factory=list,
+        description="Operational-level agreements per customer department: SLA targets and alert policy "
+        "of the pair, where they differ from the provider's.",
+    )
+    pause_statuses: list[CanonicalStatus] = Field(
+        default_factory=lambda: [WAITING_ON_CUSTOMER],
+        description="Canonical statuses that pause this department's SLA clocks (an SLA target may set "
+        "its own).",
+    )
     alert_policy: AlertPolicy | None = None
     mappings: list[SourceMapping] = Field(default_factory=list)
     visibility: Literal["own", "organisation"] = Field(
@@ -221,6 +257,14 @@ class Department(_Model):
         description="What the head reads through the read API besides their own department: own, or "
         "organisation (also the provider x customer matrix of every department).",
     )
+
+
+class SlaRule(NamedTuple):
+    """The SLA target that applies to a request and where in the directory it is set."""
+
+    target: SlaTarget
+    rule: str  # e.g. "departments[it].customer_agreements[finance].sla.P2"
+    pause_statuses: frozenset[str]  # the canonical statuses that pause its clock
 
 
 class UnmappedValue(LookupError):
@@ -254,6 +298,19 @@ class Directory(_Model):
                     key = (mapping.source, mapping.field, value)
                     if mapped.setdefault(key, department.id) != department.id:
                         raise ValueError(f"{key} is mapped to both {mapped[key]!r} and {department.id!r}")
+        for department in self.departments:
+            own_services = {service.id for service in department.services}
+            customers: set[str] = set()
+            for agreement in department.customer_agreements:
+                where = f"department {department.id!r}: customer agreement with {agreement.customer!r}"
+                if agreement.customer not in seen:
+                    raise ValueError(f"{where}: {agreement.customer!r} is not a department of the directory")
+                if agreement.customer in customers:
+                    raise ValueError(f"{where} is given twice")
+                customers.add(agreement.customer)
+                foreign = sorted(set(agreement.services) - own_services)
+                if foreign:
+                    raise ValueError(f"{where}: {foreign} are not services of {department.id!r}")
         return self
 
     @cached_property
@@ -288,22 +345,100 @@ class Directory(_Model):
     def department_ids(self) -> list[str]:
         return [department.id for department in self.departments]
 
+    @cached_property
+    def _agreements(self) -> dict[tuple[str, str], CustomerAgreement]:
+        return {
+            (department.id, agreement.customer): agreement
+            for department in self.departments
+            for agreement in department.customer_agreements
+        }
+
     def policy_for(self, department_id: str) -> AlertPolicy:
+        """The provider's alert policy: its own, else the organisation's."""
         return self.department(department_id).alert_policy or self.alert_policy
 
-    def sla_target(
-        self, provider_department: str, service_category: str | None, priority: str | None
-    ) -> SlaTarget | None:
-        """The SLA for a request: the service's target for its priority, else the department default."""
+    def policy_for_pair(self, provider_department: str, customer_department: str) -> AlertPolicy:
+        """The alert policy of one provider x customer pair: the fields its customer agreement's
+        ``alert_policy`` sets, over the provider's policy (:meth:`policy_for`)."""
+        base = self.policy_for(provider_department)
+        agreement = self._agreements.get((provider_department, customer_department))
+        if agreement is None or agreement.alert_policy is None:
+            return base
+        pair = agreement.alert_policy
+        return base.model_copy(update={name: getattr(pair, name) for name in pair.model_fields_set})
+
+    def pair_policies(self) -> dict[tuple[str, str], AlertPolicy]:
+        """(provider, customer) -> policy, for the pairs whose agreement sets an alert policy."""
+        return {
+            pair: self.policy_for_pair(*pair)
+            for pair, agreement in self._agreements.items()
+            if agreement.alert_policy is not None
+        }
+
+    def sla_rule(
+        self,
+        provider_department: str,
+        service_category: str | None,
+        priority: str | None,
+        customer_department: str | None = None,
+    ) -> SlaRule | None:
+        """The SLA target of a request and the rule of the directory it comes from; None without one.
+
+        The first that sets a target for the request's priority wins:
+        1. the provider's agreement with the customer (``customer_agreements``), for the service;
+        2. that agreement, for every service (its ``sla``);
+        3. the provider's service (``services[].sla``);
+        4. the provider's ``default_sla``.
+        Without a priority there is no target. A service of another department is ignored.
+        """
         department = self.department(provider_department)
         if priority is None:
             return None
+        at = f"departments[{provider_department}]"
+        own_service = None
         if service_category is not None and service_category in self._services:
             owner, service = self._services[service_category]
-            if owner.id == provider_department and priority in service.sla:
-                return service.sla[priority]
-        target: SlaTarget | None = department.default_sla.get(priority)  # type: ignore[call-overload]
-        return target
+            if owner.id == provider_department:
+                own_service = service
+        agreement = (
+            self._agreements.get((provider_department, customer_department))
+            if customer_department is not None
+            else None
+        )
+        candidates: list[tuple[str, dict[Any, SlaTarget]]] = []
+        if agreement is not None:
+            pair_at = f"{at}.customer_agreements[{agreement.customer}]"
+            if own_service is not None and own_service.id in agreement.services:
+                candidates.append(
+                    (f"{pair_at}.services[{own_service.id}]", agreement.services[own_service.id])
+                )
+            candidates.append((f"{pair_at}.sla", agreement.sla))
+        if own_service is not None:
+            candidates.append((f"{at}.services[{own_service.id}].sla", own_service.sla))
+        candidates.append((f"{at}.default_sla", department.default_sla))
+        for rule, targets in candidates:
+            target = targets.get(priority)
+            if target is not None:
+                pauses = department.pause_statuses if target.pause_statuses is None else target.pause_statuses
+                return SlaRule(target, f"{rule}.{priority}", frozenset(pauses))
+        return None
+
+    def sla_target(
+        self,
+        provider_department: str,
+        service_category: str | None,
+        priority: str | None,
+        customer_department: str | None = None,
+    ) -> SlaTarget | None:
+        """The SLA target of a request, or None; how rules fall back: :meth:`sla_rule`."""
+        rule = self.sla_rule(provider_department, service_category, priority, customer_department)
+        return None if rule is None else rule.target
+
+    def pause_statuses(self, provider_department: str, target: SlaTarget | None = None) -> frozenset[str]:
+        """The canonical statuses that pause a clock: the SLA target's own, else the provider's."""
+        if target is not None and target.pause_statuses is not None:
+            return frozenset(target.pause_statuses)
+        return frozenset(self.department(provider_department).pause_statuses)
 
     def resolve(self, source: str, field: str, value: str) -> str:
         """Department id for a source-system value; :class:`UnmappedValue` names what is missing."""

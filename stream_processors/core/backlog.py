@@ -2,8 +2,8 @@
 
 Elapsed time is measured on the provider's clock for that SLA: business seconds on the provider's
 calendar for a business-clock target, wall seconds for a calendar-clock one, so a request opened
-on Friday evening is not "late" over the weekend. A request whose status is ``waiting_on_customer``
-has its clock paused and is not counted. Earlier pauses are not subtracted (the request facts keep
+on Friday evening is not "late" over the weekend. A request whose status pauses its SLA's clock
+(``Directory.sla_rule``: the SLA's pause statuses, else the provider's) is not counted. Earlier pauses are not subtracted (the request facts keep
 the current status, not the pause history), so a request that waited on its customer before any
 reply can be counted a little early: the gauge leans towards showing a backlog, never hiding one.
 """
@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import NamedTuple
 
 from schemas.directory import Directory
-from schemas.events import WAITING_ON_CUSTOMER
 
 from stream_processors.core.calendar import BusinessCalendar
 
@@ -39,18 +38,26 @@ def past_first_response_target(
     calendars: dict[str, BusinessCalendar] = {}
     backlog: Counter[tuple[str, str]] = Counter()
     for request in requests:
-        if request.status == WAITING_ON_CUSTOMER or not directory.has_department(request.provider_department):
+        if not directory.has_department(request.provider_department):
             continue
-        target = directory.sla_target(request.provider_department, request.service_category or None, request.priority)
-        if target is None:
+        rule = directory.sla_rule(
+            request.provider_department,
+            request.service_category or None,
+            request.priority,
+            request.customer_department,
+        )
+        if rule is None or request.status in rule.pause_statuses:
             continue
+        target = rule.target
         if target.clock == "calendar":
             elapsed = (now - request.opened_at).total_seconds()
         else:
             calendar = calendars.get(request.provider_department)
             if calendar is None:
                 department = directory.department(request.provider_department)
-                calendar = calendars[request.provider_department] = BusinessCalendar.from_calendar(department.calendar)
+                calendar = calendars[request.provider_department] = BusinessCalendar.from_calendar(
+                    department.calendar
+                )
             elapsed = calendar.business_seconds(request.opened_at, now)
         if elapsed > target.first_response:
             backlog[(request.provider_department, request.customer_department)] += 1

@@ -11,8 +11,9 @@ Rules (documented here once):
 
 - The department, customer, service and priority of a request are those of its ``request.opened``
   (the earliest one, by occurred_at then event_id, if a source sent two).
-- Clocks run on the PROVIDER department's calendar from the open. ``waiting_on_customer`` pauses
-  them, any other status resumes them; they are also stopped while the request is resolved or
+- Clocks run on the PROVIDER department's calendar from the open. The pause statuses of the
+  request's SLA (else of the provider department; by default ``waiting_on_customer``) pause them,
+  any other status resumes them; they are also stopped while the request is resolved or
   closed (until a reopen). Events dated before the open are measured as at the open.
 - First response ends at the first ``request.responded``, or at the first resolution when the
   provider resolved without replying (as Jira Service Management's "time to first response").
@@ -41,7 +42,6 @@ from typing import Final, NamedTuple
 
 from schemas.directory import Directory
 from schemas.events import (
-    WAITING_ON_CUSTOMER,
     FeedbackSubmitted,
     RequestClosed,
     RequestEvent,
@@ -88,21 +88,34 @@ class SlaTargets:
 
 
 class LifecycleRules:
-    """What a lifecycle needs from the directory: calendars and SLA targets, looked up once each."""
+    """What a lifecycle needs from the directory: calendars, SLA targets and the statuses that pause
+    the clock, looked up once each."""
 
     def __init__(self, directory: Directory) -> None:
         self._directory = directory
         self.calendars = {d.id: BusinessCalendar.from_calendar(d.calendar) for d in directory.departments}
-        self._sla: dict[tuple[str, str | None, str | None], SlaTargets | None] = {}
+        self._sla: dict[
+            tuple[str, str | None, str | None, str], tuple[SlaTargets | None, frozenset[str]]
+        ] = {}
 
-    def sla(self, provider: str, service: str | None, priority: str | None) -> SlaTargets | None:
-        key = (provider, service, priority)
-        if key not in self._sla:
-            target = self._directory.sla_target(provider, service, priority)
-            self._sla[key] = None if target is None else SlaTargets(
-                float(target.first_response), float(target.resolution), target.clock == "business"
-            )
-        return self._sla[key]
+    def sla(
+        self, provider: str, service: str | None, priority: str | None, customer: str
+    ) -> tuple[SlaTargets | None, frozenset[str]]:
+        """The request's SLA targets (None without one) and the canonical statuses that pause its clock."""
+        key = (provider, service, priority, customer)
+        found = self._sla.get(key)
+        if found is None:
+            rule = self._directory.sla_rule(provider, service, priority, customer)
+            if rule is None:
+                found = (None, self._directory.pause_statuses(provider))
+            else:
+                target = rule.target
+                targets = SlaTargets(
+                    float(target.first_response), float(target.resolution), target.clock == "business"
+                )
+                found = (targets, rule.pause_statuses)
+            self._sla[key] = found
+        return found
 
 
 class RequestFact(NamedTuple):
@@ -156,6 +169,7 @@ class _Fold:
         "_clock",
         "_first_response_sla_s",
         "_opened_at",
+        "_pause_statuses",
         "_prefix",
         "_sla",
         "closed",
@@ -171,9 +185,15 @@ class _Fold:
     )
 
     def __init__(
-        self, opened_at: float, prefix: tuple[str, str, str], calendar: BusinessCalendar, sla: SlaTargets | None
+        self,
+        opened_at: float,
+        prefix: tuple[str, str, str],
+        calendar: BusinessCalendar,
+        sla: SlaTargets | None,
+        pause_statuses: frozenset[str],
     ) -> None:
         self._opened_at, self._prefix, self._sla = opened_at, prefix, sla
+        self._pause_statuses = pause_statuses
         self._clock = PausableClock(calendar, opened_at)
         self.entries: list[Entry] = [((*prefix, minute_start(opened_at)), _OPENED)]
         self.waiting = self.resolved = self.closed = False
@@ -189,10 +209,12 @@ class _Fold:
         bucket = (*self._prefix, minute_start(event_at))
         if self.first_response is None and kind in (_RESPONDED, _RESOLVED):
             self.first_response, self._first_response_sla_s = self._measure(at, occurred_at)
-            sample = Sample(SampleKind.FIRST_RESPONSE, self.first_response.wall_s, self.first_response.business_s)
+            sample = Sample(
+                SampleKind.FIRST_RESPONSE, self.first_response.wall_s, self.first_response.business_s
+            )
             self.entries.append((bucket, sample))
         if kind == _STATUS:
-            self.status, self.waiting = value, value == WAITING_ON_CUSTOMER
+            self.status, self.waiting = value, value in self._pause_statuses
         elif kind == _RESOLVED:
             if self.resolved:
                 return
@@ -202,7 +224,9 @@ class _Fold:
             self.entries.append((bucket, Sample(kind_of_sample, measure.wall_s, measure.business_s)))
             if first and self._sla is not None:
                 sla = self._sla
-                self.sla_met = self._first_response_sla_s <= sla.first_response_s and sla_s <= sla.resolution_s
+                self.sla_met = (
+                    self._first_response_sla_s <= sla.first_response_s and sla_s <= sla.resolution_s
+                )
                 self.entries.append((bucket, _SLA_MET if self.sla_met else _SLA_BREACHED))
             self.resolution, self.resolved, self.waiting, self.status = measure, True, False, "resolved"
         elif kind == _CLOSED:
@@ -238,6 +262,7 @@ class RequestTracker:
         "_last_event_time",
         "_open_key",
         "_opened_time",
+        "_pause_statuses",
         "_rules",
         "_sla",
         "_timeline",
@@ -344,10 +369,12 @@ class RequestTracker:
         self._bucket_prefix = (opened.provider_department, opened.customer_department, service or "")
         self.priority = opened.priority
         self._calendar = self._rules.calendars[opened.provider_department]
-        self._sla = self._rules.sla(opened.provider_department, service, opened.priority)
+        self._sla, self._pause_statuses = self._rules.sla(
+            opened.provider_department, service, opened.priority, opened.customer_department
+        )
 
     def _walk(self) -> _Fold:
-        fold = _Fold(self.opened_at, self._bucket_prefix, self._calendar, self._sla)
+        fold = _Fold(self.opened_at, self._bucket_prefix, self._calendar, self._sla, self._pause_statuses)
         for item in self._timeline:
             fold.step(*item)
         return fold

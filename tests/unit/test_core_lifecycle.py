@@ -219,3 +219,24 @@ def test_later_replies_change_only_the_last_event_time() -> None:
     assert tracker.apply(make_request_event("request.responded", MONDAY_9 + HOUR)) == ([], [])
     assert tracker.fact().last_event_at == MONDAY_9 + HOUR
     assert tracker.fact().first_response_at == MONDAY_9 + MINUTE
+
+
+def test_the_providers_pause_statuses_pause_the_clock() -> None:
+    # Finance pauses on 'hold' as well as 'waiting_on_customer' (its pause_statuses); IT does not.
+    def resolution(provider: str, service: str) -> Sample:
+        def event(event_type: str, when: datetime, **fields: str) -> RequestEvent:
+            return make_request_event(
+                event_type, when, provider=provider, customer="sales", service=service, priority="P3", **fields
+            )
+
+        _, emitted = track([
+            event("request.opened", MONDAY_9),
+            event("request.responded", MONDAY_9 + 10 * MINUTE),
+            event("request.status_changed", MONDAY_9 + HOUR, status="hold"),
+            event("request.status_changed", MONDAY_9 + 2 * HOUR, status="in_progress"),
+            event("request.resolved", MONDAY_9 + 3 * HOUR),
+        ])
+        return next(sample for _, sample in samples(emitted) if sample.kind == K.FIRST_RESOLUTION)
+
+    assert resolution("finance", "finance.invoices").business_s == 2 * 3600.0
+    assert resolution("it", "it.access").business_s == 3 * 3600.0

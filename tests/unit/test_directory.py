@@ -143,6 +143,30 @@ BAD_DIRECTORIES: list[tuple[Any, str, str]] = [
         "departments.0.head.wechat",
         "a WeCom app needs to_user or to_party",
     ),
+    (
+        lambda raw: raw["departments"][0].update(customer_agreements=[{"customer": "sales"}]),
+        "directory",
+        "department 'it': customer agreement with 'sales': 'sales' is not a department of the directory",
+    ),
+    (
+        lambda raw: raw["departments"][0].update(
+            customer_agreements=[{"customer": "hr"}, {"customer": "hr"}]
+        ),
+        "directory",
+        "department 'it': customer agreement with 'hr' is given twice",
+    ),
+    (
+        lambda raw: raw["departments"][0].update(
+            customer_agreements=[{"customer": "hr", "services": {"hr.payroll": {}}}]
+        ),
+        "directory",
+        "department 'it': customer agreement with 'hr': ['hr.payroll'] are not services of 'it'",
+    ),
+    (
+        lambda raw: raw["departments"][0].update(pause_statuses=[""]),
+        "departments.0.pause_statuses.0",
+        "String should have at least 1 character",
+    ),
 ]
 
 
@@ -259,3 +283,79 @@ def test_department_alert_policy_falls_back_to_the_organisation() -> None:
     directory = Directory.model_validate(raw)
     assert directory.policy_for("it").csat_min_sample == 3
     assert directory.policy_for("hr").csat_min_sample == 10
+
+
+PAIRS: dict[str, Any] = edited(
+    lambda raw: raw["departments"][0].update(
+        pause_statuses=["waiting_on_customer", "hold"],
+        customer_agreements=[
+            {
+                "customer": "hr",
+                "sla": {"P1": {"first_response": "5m", "resolution": "1h", "pause_statuses": []}},
+                "services": {"it.access": {"P3": {"first_response": "10m", "resolution": "2h"}}},
+                "alert_policy": {"sla_attainment_target": 0.99, "sla_min_sample": 3},
+            }
+        ],
+        alert_policy={"sla_attainment_target": 0.9, "csat_min_sample": 4},
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("service", "priority", "customer", "first_response", "rule"),
+    [
+        ("it.access", "P3", "hr", 600, "departments[it].customer_agreements[hr].services[it.access].P3"),
+        (
+            "it.access",
+            "P1",
+            "hr",
+            300,
+            "departments[it].customer_agreements[hr].sla.P1",
+        ),  # over the service's 15m
+        (None, "P1", "hr", 300, "departments[it].customer_agreements[hr].sla.P1"),
+        ("it.access", "P1", "it", 900, "departments[it].services[it.access].sla.P1"),  # no agreement with it
+        ("it.access", "P1", None, 900, "departments[it].services[it.access].sla.P1"),
+        (
+            None,
+            "P3",
+            "hr",
+            4 * 3600,
+            "departments[it].default_sla.P3",
+        ),  # the agreement has no P3 for all services
+    ],
+)
+def test_sla_rule_falls_back_from_the_pair_to_the_provider(
+    service: str | None, priority: str, customer: str | None, first_response: int, rule: str
+) -> None:
+    directory = Directory.model_validate(PAIRS)
+    found = directory.sla_rule("it", service, priority, customer)
+    assert found is not None
+    assert (found.target.first_response, found.rule) == (first_response, rule)
+    assert directory.sla_target("it", service, priority, customer) == found.target
+
+
+def test_pause_statuses_per_department_and_per_sla() -> None:
+    directory = Directory.model_validate(PAIRS)
+    assert directory.pause_statuses("hr") == {"waiting_on_customer"}  # the default
+    assert directory.pause_statuses("it") == {"waiting_on_customer", "hold"}
+    pair_p1 = directory.sla_rule("it", None, "P1", "hr")
+    assert pair_p1 is not None and pair_p1.pause_statuses == frozenset()  # the SLA's own: nothing pauses it
+    provider_p3 = directory.sla_rule("it", None, "P3", "hr")
+    assert provider_p3 is not None and provider_p3.pause_statuses == {"waiting_on_customer", "hold"}
+
+
+def test_pair_alert_policy_overrides_only_what_it_sets() -> None:
+    directory = Directory.model_validate(PAIRS)
+    pair = directory.policy_for_pair("it", "hr")
+    assert (pair.sla_attainment_target, pair.sla_min_sample, pair.csat_min_sample) == (0.99, 3, 4)
+    assert directory.policy_for_pair("it", "it") == directory.policy_for("it")
+    assert directory.policy_for_pair("hr", "it") == directory.policy_for("hr") == directory.alert_policy
+    assert directory.pair_policies() == {("it", "hr"): pair}
+
+
+def test_the_example_sets_an_agreement_and_pause_statuses() -> None:
+    finance_p2 = EXAMPLE.sla_target("it", "it.hardware", "P2", "finance")
+    others_p2 = EXAMPLE.sla_target("it", "it.hardware", "P2", "hr")
+    assert finance_p2 is not None and others_p2 is not None
+    assert finance_p2.first_response < others_p2.first_response
+    assert "hold" in EXAMPLE.pause_statuses("finance")
