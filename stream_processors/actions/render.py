@@ -4,8 +4,8 @@ table (an HTML fragment) and the markers of the actions' starts on its charts.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from html import escape
 from typing import Any, Final, NamedTuple
 
 from rich.table import Table
@@ -18,6 +18,7 @@ from stream_processors.scorecard import formatting as fmt
 from stream_processors.scorecard.export import csv_text, terminal_text
 from stream_processors.scorecard.render_table import department_name, service_label
 from stream_processors.scorecard.service import display_name, service_name
+from stream_processors.templating import template
 
 # Each figure of effects.compare: its label and how its values and differences are written.
 FIGURES: Final = {
@@ -164,48 +165,72 @@ def actions_csv(rows: Sequence[ActionRow]) -> str:
 # --- HTML -------------------------------------------------------------------------------------------
 
 
-def _effect_cells(effect: Effect) -> str:
-    css = fmt.VERDICT_CLASS[effect.verdict]
-    shaded = ' class="short"' if effect.verdict == "insufficient" or effect.problem else ""
-    return (
-        f"<td>{escape(figure_label(effect))}</td><td{shaded}>{escape(before_after(effect))}</td>"
-        f"<td{shaded}>{escape(difference_text(effect))}</td>"
-        f'<td class="{css}">{escape(effect.verdict)}</td>'
+@dataclass(frozen=True)
+class EffectCells:
+    """One figure's before → after, difference and verdict, as the page shows them."""
+
+    figure: str
+    before_after: str
+    difference: str
+    verdict: str
+    css: str
+    shaded: bool  # below the sample minimum or a data problem
+
+
+@dataclass(frozen=True)
+class ActionLine:
+    """An action and its lines: one per figure, then one per note; none while nothing is measured."""
+
+    row: ActionRow
+    scope: str
+    owner: str
+    cells: list[EffectCells | str]  # a str is a note
+
+
+@dataclass(frozen=True)
+class ActionsSection:
+    days: int  # before and after windows
+    settling: int
+    lines: list[ActionLine]
+
+
+def actions_context(actions_with_effects: Sequence[ActionRow], directory: Directory) -> ActionsSection | None:
+    """What templates/actions/actions.html shows; None without an action."""
+    if not actions_with_effects:
+        return None
+    first = actions_with_effects[0]
+    lines = [
+        ActionLine(
+            row,
+            scope_text(row, directory),
+            row.owner or fmt.DASH,
+            [
+                *(
+                    EffectCells(
+                        figure_label(effect),
+                        before_after(effect),
+                        difference_text(effect),
+                        effect.verdict,
+                        fmt.VERDICT_CLASS[effect.verdict],
+                        effect.verdict == "insufficient" or bool(effect.problem),
+                    )
+                    for effect in row.effects
+                ),
+                *row.notes,
+            ],
+        )
+        for row in actions_with_effects
+    ]
+    return ActionsSection(
+        (first.before_until - first.before_since).days, (first.after_since - first.before_until).days, lines
     )
 
 
 def render_actions_html(actions_with_effects: Sequence[ActionRow], directory: Directory) -> str:
     """The scorecard page's "Actions and their effect" table: per action its title, service, start and
     owner, each figure's before → after, the difference with its 95 % interval and the verdict, and
-    notes (still measuring, overlapping actions). Escaped; no script."""
-    head = '<section class="actions"><h2>Actions and their effect</h2>'
-    if not actions_with_effects:
-        return f'{head}<p class="short">No action recorded.</p></section>'
-    first = actions_with_effects[0]
-    days = (first.before_until - first.before_since).days
-    settling = (first.after_since - first.before_until).days
-    lines = [
-        head,
-        f"<p><small>{days} days before each start against {days} days after a settling period of "
-        f"{settling} days (UTC days); a verdict needs the policy's minimum samples on both sides and a "
-        "95 % interval clear of zero.</small></p>",
-        "<table><thead><tr><th>action</th><th>service</th><th>started</th><th>owner</th><th>figure</th>"
-        "<th>before → after</th><th>difference (95 % interval)</th><th>verdict</th></tr></thead><tbody>",
-    ]
-    for row in actions_with_effects:
-        cells = [_effect_cells(effect) for effect in row.effects]
-        cells += [f'<td colspan="4" class="flat"><em>{escape(note)}</em></td>' for note in row.notes]
-        cells = cells or ['<td colspan="4" class="short"></td>']
-        span = len(cells)
-        action = (
-            f'<td rowspan="{span}">{escape(row.title)}</td><td rowspan="{span}">{escape(scope_text(row, directory))}</td>'
-            f'<td rowspan="{span}">{row.started_on.isoformat()}</td>'
-            f'<td rowspan="{span}">{escape(row.owner or fmt.DASH)}</td>'
-        )
-        lines.append(f"<tr>{action}{cells[0]}</tr>")
-        lines.extend(f"<tr>{cell}</tr>" for cell in cells[1:])
-    lines.append("</tbody></table></section>")
-    return "\n".join(lines)
+    notes (still measuring, overlapping actions)."""
+    return template("actions/actions.html").render(actions=actions_context(actions_with_effects, directory))
 
 
 class ActionMarker(NamedTuple):

@@ -4,8 +4,8 @@ about a provider's latest campaign."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from html import escape
 from typing import Final
 
 from rich.table import Table
@@ -17,6 +17,7 @@ from stream_processors.scorecard.export import csv_text, terminal_text
 from stream_processors.scorecard.render_table import department_name
 from stream_processors.scorecard.service import display_name, policy_of
 from stream_processors.surveys.campaigns import CAMPAIGN_FIELDS, CampaignRow, latest_campaign
+from stream_processors.templating import template
 
 NOT_RECORDED: Final = "not recorded"
 
@@ -105,102 +106,82 @@ def campaigns_csv(rows: Sequence[CampaignRow]) -> str:
     return csv_text((row.model_dump(mode="json") for row in rows), CAMPAIGN_FIELDS)
 
 
-# --- HTML -------------------------------------------------------------------------------------------
+# --- HTML: templates/surveys/ ----------------------------------------------------------------------
 
 
-def _rate_html(row: CampaignRow, directory: Directory) -> str:
-    if row.invited is None:
-        return f'<td class="short">{NOT_RECORDED}</td>'
-    if row.data_problem:
-        return f'<td class="down" title="{escape(row.data_problem)}">unknown: data problem</td>'
-    if row.low_response:
-        minimum = policy_of(directory, row.provider_department).survey_min_response_rate
-        return (
-            f'<td class="down">{escape(fmt.share(row.response_rate))} '
-            f"<small>low response (below {escape(fmt.share(minimum))})</small></td>"
-        )
-    return f"<td>{escape(fmt.share(row.response_rate))}</td>"
+@dataclass(frozen=True)
+class CampaignLine:
+    """A campaign row as the HTML shows it (templates/surveys/_cells.html)."""
+
+    row: CampaignRow
+    provider: str
+    customer: str  # "overall" or the customer's display name
+    started: str
+    ended: str
+    rate: str  # the response rate, or "not recorded"
+    minimum: str  # the policy's minimum response rate
+    nps: str
+    change_css: str
+    change: str
 
 
-def _campaign_cells(row: CampaignRow, directory: Directory) -> str:
-    nps = (
-        f'<td class="short">{escape(nps_text(row, directory))}</td>'
-        if row.nps_insufficient
-        else f"<td>{escape(nps_text(row, directory))}</td>"
+def _line(row: CampaignRow, directory: Directory) -> CampaignLine:
+    customer = (
+        "overall" if row.customer_department is None else display_name(directory, row.customer_department)
     )
-    verdict = row.change_verdict or ""
-    change = f'<td class="{fmt.VERDICT_CLASS.get(verdict, "flat")}">{escape(change_text(row))}</td>'
-    return (
-        f"<td>{'' if row.invited is None else row.invited}</td>"
-        f"<td>{row.answered} <small>({row.respondents} people)</small></td>"
-        f"{_rate_html(row, directory)}{nps}{change}"
+    policy = policy_of(directory, row.provider_department)
+    return CampaignLine(
+        row,
+        display_name(directory, row.provider_department),
+        customer,
+        _when(row.started),
+        _when(row.ended),
+        NOT_RECORDED if row.invited is None else fmt.share(row.response_rate),
+        fmt.share(policy.survey_min_response_rate),
+        nps_text(row, directory),
+        fmt.VERDICT_CLASS.get(row.change_verdict or "", "flat"),
+        change_text(row),
     )
 
 
-_HEADS: Final = (
-    "<th>invited</th><th>answered</th><th>response rate</th><th>NPS ± 95 %</th>"
-    "<th>change vs previous campaign (95 % interval)</th>"
-)
+@dataclass(frozen=True)
+class CampaignSection:
+    """The scorecard page's latest campaign of a provider (templates/surveys/campaign.html)."""
+
+    campaign_id: str
+    started: str
+    ended: str
+    lines: list[CampaignLine]
+    problems: list[str]
+
+
+def campaign_context(rows: Sequence[CampaignRow], directory: Directory) -> CampaignSection | None:
+    """The latest campaign of the provider of ``rows`` (one provider's rows, as ``campaigns(provider)``
+    returns them), overall and per customer; None without a campaign."""
+    if not rows:
+        return None
+    shown = latest_campaign(rows, rows[-1].provider_department)
+    first = shown[0]
+    problems = list(dict.fromkeys(row.data_problem for row in shown if row.data_problem))
+    return CampaignSection(
+        first.campaign_id,
+        _when(first.started),
+        _when(first.ended),
+        [_line(row, directory) for row in shown],
+        problems,
+    )
 
 
 def render_campaign_html(rows: Sequence[CampaignRow], directory: Directory) -> str:
-    """The scorecard page's fragment: the latest campaign of the provider of ``rows`` (one provider's
-    rows, as ``campaigns(provider)`` returns them), overall and per customer; no script, escaped."""
-    if not rows:
-        return '<section class="campaign"><h2>Survey campaign</h2><p class="short">No survey campaign recorded.</p></section>'
-    shown = latest_campaign(rows, rows[-1].provider_department)
-    first = shown[0]
-    lines = [
-        '<section class="campaign">',
-        f"<h2>Survey campaign {escape(first.campaign_id)}</h2>",
-        f"<p>{_when(first.started)} – {_when(first.ended)}</p>",
-        f"<table><thead><tr><th>customer</th>{_HEADS}</tr></thead><tbody>",
-    ]
-    for row in shown:
-        name = (
-            "overall" if row.customer_department is None else display_name(directory, row.customer_department)
-        )
-        lines.append(f"<tr><td>{escape(name)}</td>{_campaign_cells(row, directory)}</tr>")
-    lines.append("</tbody></table>")
-    problems = [row.data_problem for row in shown if row.data_problem]
-    lines.extend(f'<p class="down">{escape(problem)}</p>' for problem in dict.fromkeys(problems))
-    lines.append("</section>")
-    return "\n".join(lines)
-
-
-PAGE_CSS: Final = """
-body { font: 14px/1.45 system-ui, "Noto Sans", "Noto Sans CJK SC", sans-serif; margin: 24px; color: #1d2330; }
-table { border-collapse: collapse; } th, td { padding: 4px 10px; border-bottom: 1px solid #e3e6eb; text-align: left; }
-tr.overall td { font-weight: 650; } small { color: #6b7385; }
-.short { color: #8a91a1; } .up { color: #2f8a4c; } .down { color: #c2412f; } .flat { color: #6b7385; }
-"""
+    """The scorecard page's fragment about the latest campaign (see :func:`campaign_context`)."""
+    return template("surveys/campaign.html").render(campaign=campaign_context(rows, directory))
 
 
 def render_campaigns_page(rows: Sequence[CampaignRow], directory: Directory, generated_at: datetime) -> str:
     """``deptpulse surveys --format html``: one self-contained page with every campaign row."""
-    body = [
-        "<table><thead><tr><th>campaign</th><th>provider</th><th>customer</th><th>from</th><th>to</th>"
-        f"{_HEADS}</tr></thead><tbody>"
-    ]
-    for row in rows:
-        css = ' class="overall"' if row.customer_department is None else ""
-        customer = (
-            "overall" if row.customer_department is None else display_name(directory, row.customer_department)
-        )
-        body.append(
-            f"<tr{css}><td>{escape(row.campaign_id)}</td>"
-            f"<td>{escape(display_name(directory, row.provider_department))}</td><td>{escape(customer)}</td>"
-            f"<td>{_when(row.started)}</td><td>{_when(row.ended)}</td>{_campaign_cells(row, directory)}</tr>"
-        )
-    body.append("</tbody></table>")
     problems = dict.fromkeys(f"{row.campaign_id}: {row.data_problem}" for row in rows if row.data_problem)
-    body.extend(f'<p class="down">{escape(problem)}</p>' for problem in problems)
-    if not rows:
-        body = ['<p class="short">No survey campaign recorded.</p>']
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>deptpulse survey campaigns</title><style>{PAGE_CSS}</style></head><body>"
-        f"<h1>Survey campaigns</h1><p><small>generated {generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC</small></p>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+    return template("surveys/page.html").render(
+        lines=[_line(row, directory) for row in rows],
+        problems=list(problems),
+        generated=f"{generated_at.astimezone(UTC):%Y-%m-%d %H:%M}",
     )
