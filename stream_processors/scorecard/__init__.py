@@ -9,7 +9,8 @@ computes percentiles, Wilson bounds and NPS from the merged sums with :mod:`stre
 - :mod:`.service`: :class:`ScorecardService`, ids checked against the directory.
 - :mod:`.read_api`: ``/api/v1/scorecard|matrix|timeseries`` handlers, :func:`register_faust_views`.
 - :mod:`.remote`: the same source over HTTP, for ``deptpulse report`` while the worker holds chdb.
-- :mod:`.report`, :mod:`.render_table`, :mod:`.render_html`: ``deptpulse report``'s formats.
+- :mod:`.report`, :mod:`.render_table`, :mod:`.render_html`: ``deptpulse report``'s formats; the HTML
+  page from ``stream_processors/templates/scorecard/`` (Jinja2), its charts' geometry in :mod:`.charts`.
 - :mod:`.page`: that HTML page as the read API serves it (``/scorecard/<department>``).
 """
 

@@ -95,6 +95,11 @@ class Cell:
     change: str = DASH
     short: bool = False
 
+    @property
+    def changed(self) -> bool:
+        """Whether there is a change to show beside the figure."""
+        return self.change != DASH
+
 
 def row_cells(row: ScorecardRow, policy: AlertPolicy) -> list[Cell]:
     """The figure columns of a row, after the customer's name, in the order of the table heads:
