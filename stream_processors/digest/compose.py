@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Final, Literal
 
 from schemas.directory import AlertPolicy, Directory
@@ -21,6 +20,7 @@ from stream_processors.digest.weeks import ReportWeek
 from stream_processors.scorecard import formatting as fmt
 from stream_processors.scorecard.rows import ScorecardRow, weakest
 from stream_processors.scorecard.service import display_name, service_name
+from stream_processors.templating import template
 
 Locale = Literal["en", "zh"]
 
@@ -363,46 +363,5 @@ def _text(parts: _Parts) -> str:
     return "\n".join(lines)
 
 
-_STYLE: Final = (
-    "body{font:14px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans','Noto Sans CJK SC',"
-    "'PingFang SC','Microsoft YaHei',sans-serif;color:#1d2330;max-width:720px;margin:0 auto;padding:16px}"
-    "h1{font-size:20px;margin:0 0 8px}h2{font-size:15px;margin:20px 0 6px}"
-    "table{border-collapse:collapse;width:100%}th,td{padding:5px 8px;border-bottom:1px solid #e3e6eb;"
-    "text-align:left;vertical-align:top}th{background:#f0f2f5;font-weight:600}"
-    ".detail{color:#6b7385;font-size:12px}.short{color:#8a91a1}.footer{color:#6b7385;font-size:12px}"
-)
-
-
 def _html(parts: _Parts) -> str:
-    headings = parts.headings
-    lang = "zh-Hans" if parts.locale == "zh" else "en"
-    rows = []
-    for figure in parts.figures:
-        label = escape(figure.label)
-        if figure.short:
-            rows.append(f'<tr><td>{label}</td><td class="short" colspan="2">{escape(figure.value)}</td></tr>')
-        else:
-            rows.append(
-                f"<tr><td>{label}</td><td><strong>{escape(figure.value)}</strong>"
-                f'<div class="detail">{escape(figure.detail)}</div></td><td>{escape(figure.change)}</td></tr>'
-            )
-    heads = "".join(f"<th>{escape(headings[key])}</th>" for key in ("figure", "this_week", "vs"))
-    table = (
-        f"<table><thead><tr>{heads}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        if rows
-        else f"<p>{escape(parts.no_data)}</p>"
-    )
-    themes = "".join(f"<p>{escape(line)}</p>" for line in parts.themes)
-    alerts = "".join(f"<li>{escape(line)}</li>" for line in parts.alerts)
-    link = escape(parts.link, quote=True)
-    return (
-        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{escape(parts.subject)}</title>'
-        f"<style>{_STYLE}</style></head><body>"
-        f"<h1>{escape(parts.subject)}</h1><p>{escape(parts.greeting)}</p><p>{escape(parts.period)}</p>"
-        f"<h2>{escape(headings['figures'])}</h2>{table}"
-        f"<h2>{escape(headings['weakest'])}</h2><p>{escape(parts.weakest)}</p>"
-        f"<h2>{escape(headings['theme'])}</h2>{themes}"
-        f"<h2>{escape(headings['alerts'])}</h2><ul>{alerts}</ul>"
-        f'<p><a href="{link}">{escape(headings["link"])}</a>: {link}</p>'
-        f'<p class="footer">{escape(parts.footer)}</p></body></html>\n'
-    )
+    return template("digest/mail.html").render(parts=parts, lang="zh-Hans" if parts.locale == "zh" else "en")
