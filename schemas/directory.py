@@ -206,6 +206,14 @@ class AlertPolicy(_Model):
     nps_target: float = Field(default=0, ge=-100, le=100)
     # A survey campaign answered by fewer of those invited is flagged: its figures speak for few.
     survey_min_response_rate: float = Field(default=0.30, ge=0, le=1)
+    sla_at_risk_share: float = Field(
+        default=0.20,
+        gt=0,
+        lt=1,
+        description="An open request is at risk when at most this share of its first-response or "
+        "resolution target is left on the SLA's clock (business time, pauses excluded): 0.2 warns with "
+        "a fifth of the target to go. The worker's at-risk gauge, its alert and the scorecard's list.",
+    )
 
 
 class CustomerAgreement(_Model):

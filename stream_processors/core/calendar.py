@@ -200,6 +200,11 @@ class PausableClock:
             self._paused_business += self._calendar.business_seconds_ts(self._paused_since, at)
             self._paused_since = None
 
+    def ended_pauses(self) -> tuple[float, float]:
+        """(wall, business) seconds of the pauses that have ended: with the start, all it takes to
+        know :meth:`elapsed` at any later instant while the clock runs."""
+        return self._paused_wall, self._paused_business
+
     def elapsed(self, at: float) -> tuple[float, float]:
         """(wall, business) seconds from the start to ``at``, paused intervals excluded."""
         paused_wall, paused_business = self._paused_wall, self._paused_business

@@ -38,7 +38,7 @@ from bisect import insort
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 from schemas.directory import Directory
 from schemas.events import (
@@ -87,6 +87,21 @@ class SlaTargets:
     business_clock: bool  # False: calendar clock (wall time minus pauses)
 
 
+def sla_elapsed(
+    targets: SlaTargets,
+    calendar: BusinessCalendar,
+    opened_at: float,
+    at: float,
+    paused_wall_s: float = 0.0,
+    paused_business_s: float = 0.0,
+) -> float:
+    """Seconds the SLA clock has counted from ``opened_at`` to ``at`` (POSIX) with no pause running:
+    business seconds on ``calendar``, or wall seconds for a calendar clock, less the ended pauses."""
+    if targets.business_clock:
+        return calendar.business_seconds_ts(opened_at, at) - paused_business_s
+    return at - opened_at - paused_wall_s
+
+
 class LifecycleRules:
     """What a lifecycle needs from the directory: calendars, SLA targets and the statuses that pause
     the clock, looked up once each."""
@@ -118,6 +133,9 @@ class LifecycleRules:
         return found
 
 
+SlaClock = Literal["running", "paused", "stopped"]
+
+
 class RequestFact(NamedTuple):
     """A snapshot of one request for the facts table (the newest ``last_event_at`` wins)."""
 
@@ -139,6 +157,12 @@ class RequestFact(NamedTuple):
     sla_first_response_target_s: float | None
     sla_resolution_target_s: float | None
     sla_met: bool | None  # None until the first resolution, or without an SLA
+    # The SLA clock as of this snapshot, enough to read a running clock at any later instant while
+    # no event comes (the at-risk watch, core.at_risk): running, paused (waiting on the customer) or
+    # stopped (resolved or closed), and the wall and business seconds of the pauses that have ended.
+    sla_clock: SlaClock
+    sla_paused_wall_s: float
+    sla_paused_business_s: float
     last_event_at: datetime
 
     def to_row(self) -> tuple[object, ...]:
@@ -240,6 +264,11 @@ class _Fold:
             self.status = "reopened"
         self._clock.set_paused(self.waiting or self.resolved or self.closed, at)
 
+    def clock(self) -> tuple[SlaClock, float, float]:
+        """The SLA clock's state and the pauses that have ended (see :class:`RequestFact`)."""
+        state: SlaClock = "stopped" if self.resolved or self.closed else "paused" if self.waiting else "running"
+        return state, *self._clock.ended_pauses()
+
     def _measure(self, at: float, occurred_at: datetime) -> tuple[_Measure, float]:
         """The measure at ``at`` and the elapsed seconds the SLA clock counts."""
         unpaused_wall, business = self._clock.elapsed(at)
@@ -339,6 +368,7 @@ class RequestTracker:
         fold, sla = self._fold, self._sla
         first, resolution = fold.first_response, fold.resolution
         provider, customer, service = self._bucket_prefix
+        clock, paused_wall, paused_business = fold.clock()
         return RequestFact(
             request_id=self.request_id,
             provider_department=provider,
@@ -358,6 +388,9 @@ class RequestTracker:
             sla_first_response_target_s=sla.first_response_s if sla else None,
             sla_resolution_target_s=sla.resolution_s if sla else None,
             sla_met=fold.sla_met,
+            sla_clock=clock,
+            sla_paused_wall_s=paused_wall,
+            sla_paused_business_s=paused_business,
             last_event_at=self._last_event_time,
         )
 

@@ -198,7 +198,7 @@ def test_unanswered_requests_are_the_open_ones_without_a_first_response(sink: Cl
         at = MINUTE + timedelta(minutes=last_event_minutes)
         return RequestFact(
             request_id, "it", "finance", "it.access", "P2", MINUTE, at if first_response else None,
-            None, None, status, 0, None, None, None, None, 1800.0, 28800.0, None, at,
+            None, None, status, 0, None, None, None, None, 1800.0, 28800.0, None, "running", 0.0, 0.0, at,
         )
 
     batch = SinkBatch(TOPIC)
