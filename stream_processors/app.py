@@ -6,7 +6,8 @@
 consumer group ``deptpulse-worker`` on ``settings.events_topic`` feeding
 :class:`~stream_processors.agents.BatchHandler` (why not a Faust stream: see
 :mod:`stream_processors.agents`). A timer refreshes the business gauges (and the SLA verdicts of
-the burn-rate windows) from ClickHouse.
+the burn-rate windows, the first-response backlog and the requests at risk of an SLA breach) from
+ClickHouse.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from schemas.directory import load_directory
 from stream_processors.access.rules import ReadAccess
 from stream_processors.actions.measuring import ClickHouseActions
 from stream_processors.agents import BatchHandler, EventsConsumer
+from stream_processors.at_risk.reading import running_requests
+from stream_processors.core.at_risk import at_risk, at_risk_counts
 from stream_processors.core.backlog import past_first_response_target
 from stream_processors.deadletter import KafkaDeadLetterSender
 from stream_processors.metrics import (
     BURN_WINDOWS,
     ActionGauge,
+    AtRiskGauge,
     BacklogGauge,
     BusinessGauges,
     Metrics,
@@ -117,6 +121,7 @@ def create_app(
     runtime: dict[str, Any] = {}
     gauges = BusinessGauges(metrics, pair_limit=pair_limit)
     backlog = BacklogGauge(metrics)
+    at_risk_gauge = AtRiskGauge(metrics)
     services = ServiceGauges(metrics)
     actions = ActionGauge(metrics)
     verdicts = SlaVerdictGauges(metrics)
@@ -185,6 +190,8 @@ def create_app(
                 services.update(window, by_service.get(window, []), gauges.pairs(window))
             verdicts.update(await sink.call(sla_verdicts, sink.sink.client, window_starts(now, BURN_WINDOWS)))
             backlog.update(past_first_response_target(await sink.unanswered_requests(), directory, now))
+            running = await sink.call(running_requests, sink.sink.client)
+            at_risk_gauge.update(at_risk_counts(at_risk(running, directory, now)))
             actions.update(await sink.call(ClickHouseActions(sink.sink.client).actions), now)
         except Exception as exc:  # ClickHouse down: keep the last values, try again next time
             log.warning("business gauges not refreshed: %s", exc)

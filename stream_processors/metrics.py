@@ -17,13 +17,14 @@ import contextlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Generic, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from schemas.observability import names
 from stream_processors.core import MinuteAggregate, summarize
 from stream_processors.core.aggregates import csat_average_margin, merge_into
+from stream_processors.core.at_risk import SlaKind
 
 WINDOWS: Final = {
     "1h": timedelta(hours=1),
@@ -68,6 +69,7 @@ class Metrics:
     nps_margin: Gauge
     nps_responses: Gauge
     first_response_backlog: Gauge
+    requests_at_risk: Gauge
     service_csat_responses: Gauge
     service_csat_average: Gauge
     service_satisfied_share: Gauge
@@ -159,6 +161,12 @@ class Metrics:
                 "deptpulse_requests_awaiting_first_response_past_target",
                 "Open requests without a first response whose first-response target has passed.",
                 ("provider_department", "customer_department"),
+            ),
+            requests_at_risk=gauge(
+                names.REQUESTS_AT_RISK,
+                "Open requests with at most the alert policy's sla_at_risk_share of an SLA target left "
+                "on the SLA's clock, not yet past it.",
+                ("provider_department", "customer_department", names.AT_RISK_SLA_LABEL),
             ),
             service_csat_responses=gauge(
                 names.SERVICE_CSAT_RESPONSES, "CSAT answers about one service in the window.", _SERVICE
@@ -407,16 +415,33 @@ def _remove_child(gauge: Gauge, labels: tuple[str, ...]) -> None:
         gauge.remove(*labels)
 
 
-class BacklogGauge:
-    """Publishes the first-response backlog per pair; a pair whose backlog cleared goes to 0."""
+LabelValues = TypeVar("LabelValues", bound=tuple[str, ...])
+
+
+class CountGauge(Generic[LabelValues]):
+    """Publishes counts by label values; a series whose count cleared goes to 0."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self.gauge = gauge
+        self._published: set[LabelValues] = set()
+
+    def update(self, counts: Mapping[LabelValues, int]) -> None:
+        for labels in self._published - set(counts):
+            self.gauge.labels(*labels).set(0)
+        for labels, count in counts.items():
+            self.gauge.labels(*labels).set(count)
+        self._published |= set(counts)
+
+
+class BacklogGauge(CountGauge[tuple[str, str]]):
+    """The first-response backlog per pair."""
 
     def __init__(self, metrics: Metrics) -> None:
-        self.gauge = metrics.first_response_backlog
-        self._published: set[tuple[str, str]] = set()
+        super().__init__(metrics.first_response_backlog)
 
-    def update(self, backlog: Mapping[tuple[str, str], int]) -> None:
-        for pair in self._published - set(backlog):
-            self.gauge.labels(*pair).set(0)
-        for pair, count in backlog.items():
-            self.gauge.labels(*pair).set(count)
-        self._published |= set(backlog)
+
+class AtRiskGauge(CountGauge[tuple[str, str, SlaKind]]):
+    """Requests at risk of an SLA breach per pair and target (``first_response``, ``resolution``)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(metrics.requests_at_risk)

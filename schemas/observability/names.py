@@ -26,6 +26,7 @@ POLICY_NPS_TARGET = "deptpulse:policy_nps_target"
 POLICY_CSAT_MIN_SAMPLE = "deptpulse:policy_csat_min_sample"
 POLICY_NPS_MIN_SAMPLE = "deptpulse:policy_nps_min_sample"
 POLICY_SLA_MIN_SAMPLE = "deptpulse:policy_sla_min_sample"
+POLICY_SLA_AT_RISK_SHARE = "deptpulse:policy_sla_at_risk_share"
 
 # Upper ends of 95 % intervals: an alert fires when even the upper end is below target, so a small
 # sample just under target is not enough.
@@ -86,6 +87,13 @@ ACTIONS_ANNOTATION = "Improvement actions"
 # counting twice, and a replayed month lands in the windows of its own dates, not in the last 5m.
 SLA_VERDICTS = "deptpulse_sla_verdicts"
 SLA_BURN_WINDOWS = ("5m", "30m", "1h", "6h")
+
+
+# Open requests about to breach an SLA target (stream_processors.core.at_risk): gauge
+# {provider_department, customer_department, sla ("first_response" | "resolution")}, re-read from the
+# request facts with the gauges; a pair whose count cleared stays at 0.
+REQUESTS_AT_RISK = "deptpulse_requests_at_risk_of_sla_breach"
+AT_RISK_SLA_LABEL = "sla"
 
 
 def sla_requests(window: str) -> str:

@@ -312,11 +312,11 @@ class ClickHouseSink:
             parameters={"limit": limit},
         ).result_rows
         return [
-            UnansweredRequest(row[0], row[1], row[2], row[3], _utc(row[4]), row[5]) for row in rows
+            UnansweredRequest(row[0], row[1], row[2], row[3], as_utc(row[4]), row[5]) for row in rows
         ]
 
 
-def _utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     """clickhouse-connect returns naive datetimes for UTC columns; make them aware."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
