@@ -1,5 +1,6 @@
 """Every endpoint the worker's read API serves besides the scorecard's, over one ClickHouse client:
-comments and themes, survey campaigns, improvement actions; and the served scorecard page. The
+comments and themes, survey campaigns, improvement actions, requests at risk of an SLA breach; and
+the served scorecard page. The
 worker and the tests' stand-in for it mount the same set."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from deptpulse.settings import Settings
 from schemas.directory import Directory
 from stream_processors.actions.api import endpoints as action_endpoints
 from stream_processors.actions.measuring import ActionsService, ClickHouseActions
+from stream_processors.at_risk.api import endpoints as at_risk_endpoints
+from stream_processors.at_risk.reading import AtRiskService
 from stream_processors.comments.api import endpoints as comment_endpoints
 from stream_processors.comments.reading import ClickHouseComments, CommentsService
 from stream_processors.scorecard.page import ReportPage
@@ -30,6 +33,7 @@ class Reads:
     comments: CommentsService
     campaigns: CampaignsService
     actions: ActionsService
+    at_risk: AtRiskService
     directory: Directory
 
     @classmethod
@@ -47,6 +51,7 @@ class Reads:
                 settings.action_window_days,
                 settings.action_settling_days,
             ),
+            AtRiskService.over(client, directory),
             directory,
         )
 
@@ -56,6 +61,7 @@ class Reads:
             **comment_endpoints(self.comments, self.directory),
             **survey_endpoints(self.campaigns, self.directory),
             **action_endpoints(self.actions, self.directory),
+            **at_risk_endpoints(self.at_risk, self.directory),
         }
 
     def page(self) -> ReportPage:

@@ -72,6 +72,8 @@ class RuleOptions:
     nps_window: str = "28d"
     burn_rate_tiers: tuple[BurnRateTier, ...] = BURN_RATE_TIERS
     backlog_min_requests: int = 3
+    at_risk_min_requests: int = 1  # every request about to breach is worth a warning
+    at_risk_for: str = "1m"  # short: the warning is useful only before the breach (20 % of 10 min is 2 min)
     consumer_lag_threshold: int = 1000
     dead_letter_ratio: float = 0.05
     late_event_ratio: float = 0.10
@@ -339,6 +341,7 @@ def _policy_values(policy: AlertPolicy) -> list[tuple[str, float]]:
         (names.POLICY_CSAT_MIN_SAMPLE, policy.csat_min_sample),
         (names.POLICY_SLA_MIN_SAMPLE, policy.sla_min_sample),
         (names.POLICY_NPS_MIN_SAMPLE, policy.nps_min_sample),
+        (names.POLICY_SLA_AT_RISK_SHARE, policy.sla_at_risk_share),
     ]
 
 
@@ -425,7 +428,11 @@ def sla_rules(options: RuleOptions) -> dict[str, Any]:
         },
     ]
     alerts = [_alert(_burn_rate_alert(tier), options) for tier in options.burn_rate_tiers]
-    alerts += [_alert(_sla_attainment_alert(options), options), _alert(_backlog_alert(options), options)]
+    alerts += [
+        _alert(_sla_attainment_alert(options), options),
+        _alert(_backlog_alert(options), options),
+        _alert(_at_risk_alert(options), options),
+    ]
     return {
         "groups": [
             {"name": "deptpulse-sla-recording", "rules": recording},
@@ -546,6 +553,43 @@ def _backlog_alert(options: RuleOptions) -> _AlertSpec:
             f"（达到 {threshold} 个并持续 15 分钟即告警）。请尽快分派并回复；记分卡仪表盘按客户部门列出了积压请求。",
         ),
         dashboard_uid=names.SCORECARD_UID,
+    )
+
+
+_AT_RISK_TARGET = {
+    "en": f'{{{{ if eq $labels.{names.AT_RISK_SLA_LABEL} "first_response" }}}}first-response'
+    "{{ else }}resolution{{ end }}",
+    "zh": f'{{{{ if eq $labels.{names.AT_RISK_SLA_LABEL} "first_response" }}}}首次响应{{{{ else }}}}解决{{{{ end }}}}',
+}
+
+
+def _at_risk_alert(options: RuleOptions) -> _AlertSpec:
+    threshold, for_ = options.at_risk_min_requests, options.at_risk_for
+    return _AlertSpec(
+        name="DeptpulseSlaAtRisk",
+        expr=f"{names.REQUESTS_AT_RISK} >= {threshold}",
+        for_=for_,
+        severity="ticket",
+        category="business",
+        summary=(
+            "{value:int} requests from {customer} will soon breach their {target} target at {provider}",
+            "来自{customer}的 {value:int} 个请求即将超过 {provider} 的{target}时限",
+        ),
+        description=(
+            "{provider} has {value:int} open requests from {customer} with at most {share} of their "
+            "{target} target left on the SLA's clock (business hours, pauses excluded), not yet past it "
+            f"(alert at {threshold} or more for {for_}). Work on them first: the scorecard page lists "
+            "them with the time each has left ({page}).",
+            "{provider} 有 {value:int} 个来自{customer}的未结请求，其{target}时限按 SLA 计时（工作时间，暂停不计）"
+            f"仅剩 {{share}} 或更少，尚未超时（达到 {threshold} 个并持续 {for_} 即告警）。请优先处理；"
+            "记分卡页面列出了这些请求及各自的剩余时间（{page}）。",
+        ),
+        dashboard_uid=names.SCORECARD_UID,
+        snippets={
+            "target": (_AT_RISK_TARGET["en"], _AT_RISK_TARGET["zh"]),
+            "share": policy_value(names.POLICY_SLA_AT_RISK_SHARE, "pct"),
+            "page": command("report", "--format html", customer=False),
+        },
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Final
 
@@ -52,11 +53,16 @@ def running_requests(
 
 
 class AtRiskService:
-    """The at-risk requests of a provider (or every one) at an instant."""
+    """The at-risk requests of a provider (or every one) at an instant, from ``running``: the
+    requests whose SLA clock runs, of a provider or every one (:func:`running_requests` of a client)."""
 
-    def __init__(self, client: Client, directory: Directory) -> None:
-        self.client = client
+    def __init__(self, running: Callable[[str | None], Iterable[OpenRequest]], directory: Directory) -> None:
+        self.running = running
         self.directory = directory
 
+    @classmethod
+    def over(cls, client: Client, directory: Directory) -> AtRiskService:
+        return cls(lambda provider: running_requests(client, provider), directory)
+
     def at_risk(self, now: datetime, provider: str | None = None) -> list[AtRiskRequest]:
-        return at_risk(running_requests(self.client, provider), self.directory, now)
+        return at_risk(self.running(provider), self.directory, now)

@@ -33,6 +33,7 @@ from schemas.observability.alertmanager import (
     directory_template,
 )
 from schemas.observability.render import to_yaml
+from schemas.observability.rules import alerts, rule_files
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +103,31 @@ def test_routes_of_every_department(amtool: str, directory: Directory, provider:
     assert routes(amtool, CONFIG, **business | {"severity": "page"}, provider_department=provider) == [
         f"{provider}-head"
     ]
+
+
+def test_the_at_risk_alert_routes_like_the_backlog_alert(amtool: str, directory: Directory) -> None:
+    """Both warn a provider about its open requests of one customer: the provider's head, and a copy
+    to the customer's head; the labels are the generated rules' own."""
+    generated = {rule["alert"]: rule["labels"] for rule in alerts(rule_files(directory))}
+    for customer in ("finance", "it"):
+        pair = {"provider_department": "it", "customer_department": customer}
+        backlog = routes(
+            amtool,
+            CONFIG,
+            alertname="DeptpulseFirstResponseBacklog",
+            **generated["DeptpulseFirstResponseBacklog"],
+            **pair,
+        )
+        for sla in ("first_response", "resolution"):
+            at_risk = routes(
+                amtool,
+                CONFIG,
+                alertname="DeptpulseSlaAtRisk",
+                **generated["DeptpulseSlaAtRisk"],
+                **pair,
+                sla=sla,
+            )
+            assert at_risk == backlog == (["it-head"] if customer == "it" else ["it-head", "finance-head-cc"])
 
 
 def test_pipeline_and_unknown_departments_route_to_sre(amtool: str) -> None:

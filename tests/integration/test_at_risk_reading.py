@@ -71,7 +71,7 @@ def test_running_clocks_are_read_back_as_the_core_left_them(client: Client) -> N
     assert read[1].paused_business_s == 5 * 3600  # waiting Monday 14:00-18:00 and Tuesday 08:00-09:00
     assert [request.request_id for request in running_requests(client, "it")] == ["paused"]
 
-    [risk] = AtRiskService(client, DIRECTORY).at_risk(NOW, "it")
+    [risk] = AtRiskService.over(client, DIRECTORY).at_risk(NOW, "it")
     assert (risk.request_id, risk.sla, risk.left_s) == ("paused", "resolution", 5400)
 
 
