@@ -94,6 +94,7 @@ SLA_BURN_WINDOWS = ("5m", "30m", "1h", "6h")
 # request facts with the gauges; a pair whose count cleared stays at 0.
 REQUESTS_AT_RISK = "deptpulse_requests_at_risk_of_sla_breach"
 AT_RISK_SLA_LABEL = "sla"
+AT_RISK_PATH = "/api/v1/at-risk"  # the read API's list of them (stream_processors.at_risk.api)
 
 
 def sla_requests(window: str) -> str:

@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from schemas.directory import Directory
+from schemas.observability import names
 from stream_processors.at_risk.reading import AtRiskService
 from stream_processors.core.at_risk import AtRiskRequest
 from stream_processors.scorecard.read_api import Endpoint
 from stream_processors.scorecard.remote import RemoteScorecard
 from stream_processors.scorecard.service import check_department
 
-AT_RISK_PATH: Final = "/api/v1/at-risk"
+AT_RISK_PATH: Final = names.AT_RISK_PATH
 
 
 class AtRiskSource(Protocol):
