@@ -56,6 +56,7 @@ EXPECTED_ALERTS = {
     "DeptpulseSlaBudgetBurnSlow": ("ticket", "business"),
     "DeptpulseSlaAttainmentBelowTarget": ("ticket", "business"),
     "DeptpulseFirstResponseBacklog": ("ticket", "business"),
+    "DeptpulseSlaAtRisk": ("ticket", "business"),
     "DeptpulseSatisfactionBelowTarget": ("ticket", "business"),
     "DeptpulseCsatBelowTarget": ("info", "business"),
     "DeptpulseSatisfactionFallingWhileSlaMet": ("ticket", "business"),
@@ -156,11 +157,12 @@ def test_policy_series_for_every_department(directory: Directory) -> None:
     recorded = {
         (rule["record"], rule["labels"]["provider_department"]) for rule in rules["groups"][0]["rules"]
     }
-    assert len(recorded) == len(rules["groups"][0]["rules"]) == 8 * len(directory.departments)
+    assert len(recorded) == len(rules["groups"][0]["rules"]) == 9 * len(directory.departments)
     assert (
         policy_value(rules, names.POLICY_SLA_ERROR_BUDGET, "hr") == "vector(0.05)"
     )  # 1 - 0.95, no float noise
     assert policy_value(rules, names.POLICY_CSAT_MIN_SAMPLE, "it") == "vector(10)"
+    assert policy_value(rules, names.POLICY_SLA_AT_RISK_SHARE, "it") == "vector(0.2)"
 
 
 def test_a_department_policy_overrides_the_default(directory: Directory) -> None:
@@ -199,11 +201,15 @@ def test_options_change_windows_thresholds_and_links(directory: Directory) -> No
         runbook_base_url="https://wiki.internal/deptpulse/runbook",
         satisfaction_window="28d",
         backlog_min_requests=5,
+        at_risk_min_requests=2,
+        at_risk_for="5m",
         source_silence_overrides={},
     )
     by_name = {alert["alert"]: alert for alert in alerts(rule_files(directory, options))}
     assert 'deptpulse_satisfied_share{window="28d"}' in by_name["DeptpulseSatisfactionBelowTarget"]["expr"]
     assert by_name["DeptpulseFirstResponseBacklog"]["expr"].endswith(">= 5")
+    assert by_name["DeptpulseSlaAtRisk"]["expr"] == "deptpulse_requests_at_risk_of_sla_breach >= 2"
+    assert by_name["DeptpulseSlaAtRisk"]["for"] == "5m"
     assert by_name["DeptpulseSourceSilent"]["expr"] == (
         "(time() - deptpulse_last_event_timestamp_seconds{} > 86400)"
     )
