@@ -1,5 +1,6 @@
 """Open requests about to breach an SLA target: on the SLA's own clock, at most a share of the target
-left (the alert policy's ``sla_at_risk_share``, 20 % by default) and not yet past it.
+left (the pair's alert policy's ``sla_at_risk_share``, 20 % by default) and not yet past it. The
+target is the pair's (``Directory.sla_rule``, through :class:`LifecycleRules`), as the lifecycle's.
 
 Read at any instant from a request's snapshot (:class:`OpenRequest`, the request facts' SLA clock):
 elapsed time is business seconds on the provider's calendar for a business-clock target, wall
@@ -53,24 +54,27 @@ class AtRiskRequest(NamedTuple):
 
 
 def at_risk(requests: Iterable[OpenRequest], directory: Directory, now: datetime) -> list[AtRiskRequest]:
-    """Every (request, target) with at most the provider's ``sla_at_risk_share`` of the target left
-    at ``now``, and some left; the least time left first."""
+    """Every (request, target) with at most its pair's ``sla_at_risk_share`` of the target left at
+    ``now``, and some left; the least time left first."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     at = now.timestamp()
     rules = LifecycleRules(directory)
-    shares: dict[str, float] = {}
+    shares: dict[tuple[str, str], float] = {}
     found: list[AtRiskRequest] = []
     for request in requests:
         provider = request.provider_department
         if request.clock != "running" or provider not in rules.calendars:
             continue
-        targets = rules.sla(provider, request.service_category or None, request.priority)
+        customer = request.customer_department
+        targets, _ = rules.sla(provider, request.service_category or None, request.priority, customer)
         if targets is None:
             continue
-        share = shares.get(provider)
+        share = shares.get((provider, customer))
         if share is None:
-            share = shares[provider] = directory.policy_for(provider).sla_at_risk_share
+            share = shares[(provider, customer)] = directory.policy_for_pair(
+                provider, customer
+            ).sla_at_risk_share
         elapsed = sla_elapsed(
             targets,
             rules.calendars[provider],
@@ -91,7 +95,7 @@ def at_risk(requests: Iterable[OpenRequest], directory: Directory, now: datetime
                     AtRiskRequest(
                         request.request_id,
                         provider,
-                        request.customer_department,
+                        customer,
                         request.service_category,
                         sla,  # type: ignore[arg-type]
                         left,

@@ -13,7 +13,7 @@ from stream_processors.core import FACT_COLUMNS, RequestFact
 from stream_processors.sinks.clickhouse import ClickHouseSink, SinkBatch
 from stream_processors.storage import migrate
 from tests.unit.test_core_at_risk import DIRECTORY, answered_at, fact_of, open_request
-from tests.unit.test_core_builders import HOUR, MINUTE, MONDAY_9, make_event
+from tests.unit.test_core_builders import HOUR, MINUTE, MONDAY_9, make_request_event
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +35,8 @@ def write(client: Client, facts: list[RequestFact]) -> None:
 def test_running_clocks_are_read_back_as_the_core_left_them(client: Client) -> None:
     paused_then_resumed = answered_at(
         MONDAY_9,
-        make_event("request.status_changed", MONDAY_9 + 5 * HOUR, status="waiting_on_customer"),
-        make_event("request.status_changed", MONDAY_9 + 24 * HOUR, status="in_progress"),
+        make_request_event("request.status_changed", MONDAY_9 + 5 * HOUR, status="waiting_on_customer"),
+        make_request_event("request.status_changed", MONDAY_9 + 24 * HOUR, status="in_progress"),
         request_id="paused",
     )
     facts = [
@@ -45,7 +45,7 @@ def test_running_clocks_are_read_back_as_the_core_left_them(client: Client) -> N
         fact_of(
             [
                 *answered_at(MONDAY_9, request_id="waiting"),
-                make_event(
+                make_request_event(
                     "request.status_changed",
                     MONDAY_9 + HOUR,
                     request_id="waiting",
@@ -56,7 +56,7 @@ def test_running_clocks_are_read_back_as_the_core_left_them(client: Client) -> N
         fact_of(
             [
                 *answered_at(MONDAY_9, request_id="resolved"),
-                make_event("request.resolved", MONDAY_9 + HOUR, request_id="resolved"),
+                make_request_event("request.resolved", MONDAY_9 + HOUR, request_id="resolved"),
             ]
         ),
         fact_of(answered_at(MONDAY_9, request_id="hr-served", provider="hr", service="hr.payroll")),

@@ -9,7 +9,7 @@ from schemas.observability import names
 from stream_processors.core.at_risk import at_risk, at_risk_counts
 from stream_processors.metrics import AtRiskGauge, Metrics
 from tests.unit.test_core_at_risk import DIRECTORY, answered_at, fact_of, open_request
-from tests.unit.test_core_builders import HOUR, MINUTE, MONDAY_9, make_event
+from tests.unit.test_core_builders import HOUR, MINUTE, MONDAY_9, make_request_event
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +26,7 @@ def test_the_gauge_counts_each_pair_and_target_and_drops_cleared_ones_to_zero() 
         open_request(fact_of(answered_at(MONDAY_9, request_id="b"))),
         open_request(fact_of(answered_at(MONDAY_9, request_id="c", customer="finance"))),
         open_request(
-            fact_of([make_event("request.opened", MONDAY_9 + 6 * HOUR + 34 * MINUTE, request_id="d")])
+            fact_of([make_request_event("request.opened", MONDAY_9 + 6 * HOUR + 34 * MINUTE, request_id="d")])
         ),
     ]
 

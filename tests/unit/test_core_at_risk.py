@@ -8,19 +8,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.directory import Directory
+from schemas.events import RequestEvent, RequestOpened
 from stream_processors.core.at_risk import AtRiskRequest, OpenRequest, at_risk, at_risk_counts
 from stream_processors.core.lifecycle import LifecycleRules, RequestFact, RequestTracker
-from tests.unit.test_core_builders import HOUR, MINUTE, MONDAY_9, Event, example_directory, make_event
+from tests.unit.test_core_builders import HOUR, MINUTE, MONDAY_9, example_directory, make_request_event
 
 pytestmark = pytest.mark.unit
 
 DIRECTORY = example_directory()  # IT: Berlin, Mon-Thu 08-18, Fri 08-16; it.access P2: 30m / 8h business
 RESOLUTION = 8 * 3600  # it.access P2
+SECOND = timedelta(seconds=1)
 
 
-def fact_of(events: list[Event], directory: Directory = DIRECTORY) -> RequestFact:
+def fact_of(events: list[RequestEvent], directory: Directory = DIRECTORY) -> RequestFact:
     opened, *rest = events
-    assert opened.event_type == "request.opened"
+    assert isinstance(opened, RequestOpened)
     tracker = RequestTracker(opened, LifecycleRules(directory))
     for event in rest:
         tracker.apply(event)
@@ -43,14 +45,14 @@ def open_request(fact: RequestFact) -> OpenRequest:
     )
 
 
-def risks(events: list[Event], now: datetime, directory: Directory = DIRECTORY) -> list[AtRiskRequest]:
+def risks(events: list[RequestEvent], now: datetime, directory: Directory = DIRECTORY) -> list[AtRiskRequest]:
     return at_risk([open_request(fact_of(events, directory))], directory, now)
 
 
-def answered_at(opened: datetime, *more: Event, **fields: str) -> list[Event]:
+def answered_at(opened: datetime, *more: RequestEvent, **fields: str) -> list[RequestEvent]:
     return [
-        make_event("request.opened", opened, **fields),
-        make_event("request.responded", opened + 5 * MINUTE, **fields),
+        make_request_event("request.opened", opened, **fields),
+        make_request_event("request.responded", opened + 5 * MINUTE, **fields),
         *more,
     ]
 
@@ -114,8 +116,8 @@ def test_a_pause_stops_the_countdown_and_is_not_counted_afterwards() -> None:
     events = answered_at(
         MONDAY_9,
         # 5 h counted, 3 h left; waiting on the customer until Tuesday 09:00.
-        make_event("request.status_changed", MONDAY_9 + 5 * HOUR, status="waiting_on_customer"),
-        make_event("request.status_changed", MONDAY_9 + 24 * HOUR, status="in_progress"),
+        make_request_event("request.status_changed", MONDAY_9 + 5 * HOUR, status="waiting_on_customer"),
+        make_request_event("request.status_changed", MONDAY_9 + 24 * HOUR, status="in_progress"),
     )
     # Tuesday 10:30: 5 h + 1 h 30 min counted (Monday's 4 paused hours are not), 1 h 30 min left.
     assert resolution_left(risks(events, MONDAY_9 + 25 * HOUR + 30 * MINUTE)) == 5400
@@ -127,7 +129,7 @@ def test_a_paused_request_is_not_at_risk_while_it_waits() -> None:
     assert resolution_left(risks(events, MONDAY_9 + 7 * HOUR)) == 3600
     waiting = [
         *events,
-        make_event("request.status_changed", MONDAY_9 + 7 * HOUR, status="waiting_on_customer"),
+        make_request_event("request.status_changed", MONDAY_9 + 7 * HOUR, status="waiting_on_customer"),
     ]
     assert risks(waiting, MONDAY_9 + 7 * HOUR) == []
     assert risks(waiting, MONDAY_9 + 72 * HOUR) == []
@@ -136,53 +138,60 @@ def test_a_paused_request_is_not_at_risk_while_it_waits() -> None:
 def test_resolution_removes_it() -> None:
     events = answered_at(MONDAY_9)
     assert risks(events, MONDAY_9 + 7 * HOUR)
-    resolved = [*events, make_event("request.resolved", MONDAY_9 + 7 * HOUR)]
+    resolved = [*events, make_request_event("request.resolved", MONDAY_9 + 7 * HOUR)]
     assert risks(resolved, MONDAY_9 + 7 * HOUR) == []
-    closed = [*events, make_event("request.closed", MONDAY_9 + 7 * HOUR)]
+    closed = [*events, make_request_event("request.closed", MONDAY_9 + 7 * HOUR)]
     assert risks(closed, MONDAY_9 + 7 * HOUR) == []
 
 
 def test_a_reopened_request_counts_from_its_open_without_the_resolved_time() -> None:
     events = answered_at(
         MONDAY_9,
-        make_event("request.resolved", MONDAY_9 + 2 * HOUR),
-        make_event("request.reopened", MONDAY_9 + 24 * HOUR),  # Tuesday 09:00
+        make_request_event("request.resolved", MONDAY_9 + 2 * HOUR),
+        make_request_event("request.reopened", MONDAY_9 + 24 * HOUR),  # Tuesday 09:00
     )
     # Tuesday 14:30: 2 h + 5 h 30 min counted, 30 min left.
     assert resolution_left(risks(events, MONDAY_9 + 29 * HOUR + 30 * MINUTE)) == 1800
 
 
 def test_the_first_response_target_is_watched_until_the_first_response() -> None:
-    opened = [make_event("request.opened", MONDAY_9)]
+    opened = [make_request_event("request.opened", MONDAY_9)]
     [risk] = risks(opened, MONDAY_9 + 25 * MINUTE)  # 5 of 30 minutes left; 7 h 35 min to resolve
     assert (risk.sla, risk.left_s, risk.target_s) == ("first_response", 300, 1800)
     assert risks(opened, MONDAY_9 + 23 * MINUTE) == []  # 7 of 30 minutes (23 %) left
-    answered = [*opened, make_event("request.responded", MONDAY_9 + 24 * MINUTE)]
+    answered = [*opened, make_request_event("request.responded", MONDAY_9 + 24 * MINUTE)]
     assert risks(answered, MONDAY_9 + 25 * MINUTE) == []
 
 
 def test_a_calendar_clock_counts_the_weekend() -> None:
     saturday = datetime(2026, 3, 7, 9, tzinfo=UTC)
     opened = [
-        make_event("request.opened", saturday, service="it.outage", priority="P1")
+        make_request_event("request.opened", saturday, service="it.outage", priority="P1")
     ]  # 10 m / 4 h calendar
     [risk] = risks(opened, saturday + 9 * MINUTE)
     assert (risk.sla, risk.left_s, risk.business_clock) == ("first_response", 60, False)
 
 
-def test_the_share_is_the_providers_alert_policy() -> None:
-    raw = DIRECTORY.model_dump()
-    raw["departments"][0]["alert_policy"] = raw["alert_policy"] | {"sla_at_risk_share": 0.5}
+def test_the_share_is_the_pairs_alert_policy() -> None:
+    raw = DIRECTORY.model_dump(exclude_unset=True)
+    it = raw["departments"][0]
+    assert it["id"] == "it" and it["customer_agreements"][0]["customer"] == "finance"
+    it["alert_policy"] = {"sla_at_risk_share": 0.5}  # IT's own policy ...
+    it["customer_agreements"][0]["alert_policy"]["sla_at_risk_share"] = 0.3  # ... and IT -> finance's
     directory = Directory.model_validate(raw)
-    assert directory.departments[0].id == "it"
-    events = answered_at(MONDAY_9)
     now = MONDAY_9 + timedelta(seconds=0.6 * RESOLUTION)  # 40 % left
-    assert risks(events, now) == []
-    assert resolution_left(risks(events, now, directory)) == 0.4 * RESOLUTION
+    for_hr, for_finance = answered_at(MONDAY_9), answered_at(MONDAY_9, customer="finance")
+
+    assert risks(for_hr, now) == [] and risks(for_finance, now) == []  # the default 20 %
+    assert resolution_left(risks(for_hr, now, directory)) == 0.4 * RESOLUTION
+    assert risks(for_finance, now, directory) == []
+    assert resolution_left(risks(for_finance, MONDAY_9 + 0.71 * RESOLUTION * SECOND, directory)) == (
+        pytest.approx(0.29 * RESOLUTION)
+    )
 
 
 def test_requests_without_a_target_or_provider_are_skipped() -> None:
-    no_priority = [make_event("request.opened", MONDAY_9, priority=None)]
+    no_priority = [make_request_event("request.opened", MONDAY_9, priority=None)]
     assert risks(no_priority, MONDAY_9 + 7 * HOUR) == []
     unknown = open_request(fact_of(answered_at(MONDAY_9)))._replace(provider_department="marketing")
     assert at_risk([unknown], DIRECTORY, MONDAY_9 + 7 * HOUR) == []
@@ -194,7 +203,7 @@ def test_counts_per_pair_and_target_least_time_left_first() -> None:
         open_request(fact_of(answered_at(MONDAY_9, request_id="b"))),
         open_request(fact_of(answered_at(MONDAY_9, request_id="c", customer="finance"))),
         open_request(
-            fact_of([make_event("request.opened", MONDAY_9 + 6 * HOUR + 34 * MINUTE, request_id="d")])
+            fact_of([make_request_event("request.opened", MONDAY_9 + 6 * HOUR + 34 * MINUTE, request_id="d")])
         ),
     ]
     found = at_risk(requests, DIRECTORY, MONDAY_9 + 7 * HOUR)
