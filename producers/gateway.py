@@ -44,6 +44,7 @@ from producers.gateway_auth import Admission, Caller, Refused
 from producers.integrations import WEBHOOK_SOURCES, Integrations
 from producers.publisher import ProducerTuning, Publisher, PublisherError, PublisherMetrics
 from producers.sources import ADAPTERS, Adapter, AdapterError
+from schemas import metric_names
 from schemas.directory import Directory, UnmappedValue
 from schemas.events import EVENT_ADAPTER, Event, InvalidEvent, parse_event
 
@@ -113,20 +114,20 @@ class GatewayMetrics:
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
         return cls(
             requests=Counter(
-                "deptpulse_gateway_requests",
+                metric_names.GATEWAY_REQUESTS,
                 "Ingestion requests by integration ('-' when not authenticated), route and status.",
                 ["integration", "route", "status"],
                 registry=registry,
             ),
             duration=Histogram(
-                "deptpulse_gateway_request_duration_seconds",
+                metric_names.GATEWAY_REQUEST_DURATION,
                 "Ingestion request duration, including waiting for Kafka's acks.",
                 ["route"],
                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                 registry=registry,
             ),
             published=Counter(
-                "deptpulse_gateway_events_published",
+                metric_names.GATEWAY_EVENTS_PUBLISHED,
                 "Events acknowledged by Kafka, by source.",
                 ["source"],
                 registry=registry,

@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from deptpulse.kafka_clients import kafka_python_kwargs
 from deptpulse.settings import Settings
+from schemas import metric_names
 from schemas.directory import Directory
 from schemas.events import (
     SCHEMA_VERSION,
@@ -104,7 +105,7 @@ class PublisherMetrics:
 
     @classmethod
     def create(
-        cls, registry: CollectorRegistry | None, prefix: str = "deptpulse_publisher"
+        cls, registry: CollectorRegistry | None, prefix: str = metric_names.PUBLISHER_PREFIX
     ) -> PublisherMetrics:
         """Register the metrics in ``registry`` (None: a private registry nobody scrapes)."""
         registry = registry if registry is not None else CollectorRegistry(auto_describe=True)

@@ -21,6 +21,7 @@ from typing import Final, Generic, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from schemas import metric_names
 from schemas.observability import names
 from stream_processors.core import MinuteAggregate, summarize
 from stream_processors.core.aggregates import csat_average_margin, merge_into
@@ -88,33 +89,29 @@ class Metrics:
 
         return cls(
             events=counter(
-                "deptpulse_events_total",
+                metric_names.EVENTS,
                 "Messages consumed, by event type and outcome (processed, duplicate, dead_letter).",
                 ("event_type", "outcome"),
             ),
             dead_letters=counter(
-                "deptpulse_dead_letters_total", "Messages sent to the dead-letter topic.", ("reason",)
+                metric_names.DEAD_LETTERS, "Messages sent to the dead-letter topic.", ("reason",)
             ),
-            duplicates=counter(
-                "deptpulse_duplicate_events_total", "Events dropped as repeats of an event_id."
-            ),
-            late=counter(
-                "deptpulse_late_events_total", "Events older than the watermark minus the grace period."
-            ),
-            sink_rows=counter("deptpulse_sink_rows_total", "Rows written to ClickHouse.", ("table",)),
-            sink_batches=counter("deptpulse_sink_batches_total", "Batches written to ClickHouse."),
-            sink_errors=counter("deptpulse_sink_errors_total", "Failed ClickHouse calls (each is retried)."),
+            duplicates=counter(metric_names.DUPLICATE_EVENTS, "Events dropped as repeats of an event_id."),
+            late=counter(metric_names.LATE_EVENTS, "Events older than the watermark minus the grace period."),
+            sink_rows=counter(metric_names.SINK_ROWS, "Rows written to ClickHouse.", ("table",)),
+            sink_batches=counter(metric_names.SINK_BATCHES, "Batches written to ClickHouse."),
+            sink_errors=counter(metric_names.SINK_ERRORS, "Failed ClickHouse calls (each is retried)."),
             sink_batch_duration=Histogram(
-                "deptpulse_sink_batch_duration_seconds",
+                metric_names.SINK_BATCH_DURATION,
                 "Time from taking a batch to having it in ClickHouse.",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
                 registry=registry,
             ),
             consumer_lag=gauge(
-                "deptpulse_consumer_lag", "Messages behind the partition's high watermark.", ("partition",)
+                metric_names.CONSUMER_LAG, "Messages behind the partition's high watermark.", ("partition",)
             ),
             last_event_timestamp=gauge(
-                "deptpulse_last_event_timestamp_seconds",
+                metric_names.LAST_EVENT_TIMESTAMP,
                 "occurred_at of the newest processed event.",
                 ("source",),
             ),
@@ -122,76 +119,80 @@ class Metrics:
             # retracted, met added) adds to met without taking from breached, and a replay counts a
             # month of verdicts at once. Burn rates read deptpulse_sla_verdicts.
             sla_met=counter(
-                "deptpulse_sla_met_total",
+                metric_names.SLA_MET,
                 "SLA verdicts 'met' as processed (a correction counts again; not for burn rates).",
                 ("provider_department", "customer_department"),
             ),
             sla_breached=counter(
-                "deptpulse_sla_breached_total",
+                metric_names.SLA_BREACHED,
                 "SLA verdicts 'breached' as processed (a correction counts again; not for burn rates).",
                 ("provider_department", "customer_department"),
             ),
             sla_verdicts=gauge(
-                names.SLA_VERDICTS,
+                metric_names.SLA_VERDICTS,
                 "Requests whose SLA verdict (met or breached) falls in the window by event time; "
                 "corrections retracted.",
                 ("provider_department", "verdict", "window"),
             ),
-            csat_average=gauge("deptpulse_csat_average", "Mean CSAT (1-5) over the window."),
+            csat_average=gauge(metric_names.CSAT_AVERAGE, "Mean CSAT (1-5) over the window."),
             csat_average_margin=gauge(
-                "deptpulse_csat_average_margin", "Half-width of the 95 % interval of the mean CSAT."
+                metric_names.CSAT_AVERAGE_MARGIN, "Half-width of the 95 % interval of the mean CSAT."
             ),
-            csat_responses=gauge("deptpulse_csat_responses", "CSAT answers in the window."),
-            satisfied_share=gauge("deptpulse_satisfied_share", "Share of CSAT answers that are 4 or 5."),
+            csat_responses=gauge(metric_names.CSAT_RESPONSES, "CSAT answers in the window."),
+            satisfied_share=gauge(metric_names.SATISFIED_SHARE, "Share of CSAT answers that are 4 or 5."),
             satisfied_share_lower_bound=gauge(
-                "deptpulse_satisfied_share_lower_bound", "Wilson 95 % lower bound of the satisfied share."
+                metric_names.SATISFIED_SHARE_LOWER_BOUND, "Wilson 95 % lower bound of the satisfied share."
             ),
             first_response_p90=gauge(
-                "deptpulse_first_response_p90_business_seconds",
+                metric_names.FIRST_RESPONSE_P90,
                 "90th percentile of first-response business time.",
             ),
-            sla_attainment=gauge("deptpulse_sla_attainment_ratio", "Share of judged requests within SLA."),
-            sla_requests=gauge("deptpulse_sla_requests", "Requests judged against their SLA in the window."),
-            nps=gauge("deptpulse_nps", "Internal NPS (-100..100) over the window."),
+            sla_attainment=gauge(metric_names.SLA_ATTAINMENT, "Share of judged requests within SLA."),
+            sla_requests=gauge(metric_names.SLA_REQUESTS, "Requests judged against their SLA in the window."),
+            nps=gauge(metric_names.NPS, "Internal NPS (-100..100) over the window."),
             nps_margin=gauge(
-                "deptpulse_nps_margin", "Half-width of the 95 % interval of the NPS, in points."
+                metric_names.NPS_MARGIN, "Half-width of the 95 % interval of the NPS, in points."
             ),
-            nps_responses=gauge("deptpulse_nps_responses", "Survey answers in the window."),
+            nps_responses=gauge(metric_names.NPS_RESPONSES, "Survey answers in the window."),
             first_response_backlog=gauge(
-                "deptpulse_requests_awaiting_first_response_past_target",
+                metric_names.FIRST_RESPONSE_BACKLOG,
                 "Open requests without a first response whose first-response target has passed.",
                 ("provider_department", "customer_department"),
             ),
             requests_at_risk=gauge(
-                names.REQUESTS_AT_RISK,
+                metric_names.REQUESTS_AT_RISK,
                 "Open requests with at most the alert policy's sla_at_risk_share of an SLA target left "
                 "on the SLA's clock, not yet past it.",
                 ("provider_department", "customer_department", names.AT_RISK_SLA_LABEL),
             ),
             service_csat_responses=gauge(
-                names.SERVICE_CSAT_RESPONSES, "CSAT answers about one service in the window.", _SERVICE
+                metric_names.SERVICE_CSAT_RESPONSES, "CSAT answers about one service in the window.", _SERVICE
             ),
             service_csat_average=gauge(
-                names.SERVICE_CSAT_AVERAGE, "Mean CSAT (1-5) of one service.", _SERVICE
+                metric_names.SERVICE_CSAT_AVERAGE, "Mean CSAT (1-5) of one service.", _SERVICE
             ),
             service_satisfied_share=gauge(
-                names.SERVICE_SATISFIED_SHARE,
+                metric_names.SERVICE_SATISFIED_SHARE,
                 "Share of one service's CSAT answers that are 4 or 5.",
                 _SERVICE,
             ),
             service_sla_requests=gauge(
-                names.SERVICE_SLA_REQUESTS, "Requests of one service judged against their SLA.", _SERVICE
+                metric_names.SERVICE_SLA_REQUESTS,
+                "Requests of one service judged against their SLA.",
+                _SERVICE,
             ),
             service_sla_attainment=gauge(
-                names.SERVICE_SLA_ATTAINMENT, "Share of one service's judged requests within SLA.", _SERVICE
+                metric_names.SERVICE_SLA_ATTAINMENT,
+                "Share of one service's judged requests within SLA.",
+                _SERVICE,
             ),
             service_first_response_p90=gauge(
-                names.SERVICE_FIRST_RESPONSE_P90,
+                metric_names.SERVICE_FIRST_RESPONSE_P90,
                 "90th percentile of one service's first-response business time.",
                 _SERVICE,
             ),
             improvement_action_start=gauge(
-                names.IMPROVEMENT_ACTION_START,
+                metric_names.IMPROVEMENT_ACTION_START,
                 "Start (midnight UTC of started_on) of an improvement action; service_category '*': every service.",
                 ("provider_department", names.SERVICE_LABEL, "title", "started_on"),
             ),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import reads
+from schemas import metric_names, reads
 from schemas.directory import AlertPolicy, Directory
 from schemas.observability import names
 from schemas.observability.names import OVERALL_CUSTOMER, WINDOWS
@@ -186,7 +186,7 @@ def _merged_table(
 def _service_variable(providers: str) -> dict[str, Any]:
     """The services of the selected provider(s), from the label values of the per-service gauges
     (events without a service are ``names.OTHER_SERVICE``); every service by default."""
-    selector = f'{names.SERVICE_CSAT_RESPONSES}{{provider_department{providers},customer_department="{OVERALL_CUSTOMER}"}}'
+    selector = f'{metric_names.SERVICE_CSAT_RESPONSES}{{provider_department{providers},customer_department="{OVERALL_CUSTOMER}"}}'
     query = f"label_values({selector}, {names.SERVICE_LABEL})"
     return {
         "type": "query",
@@ -370,7 +370,7 @@ def scorecard(directory: Directory) -> dict[str, Any]:
     policy: AlertPolicy = directory.alert_policy
     layout = _Layout()
     backlog = (
-        "deptpulse_requests_awaiting_first_response_past_target"
+        f"{metric_names.FIRST_RESPONSE_BACKLOG}"
         f'{{provider_department="{PROVIDER_VAR}",customer_department!="{OVERALL_CUSTOMER}"}}'
     )
     stat_size = (3, 4)
@@ -401,18 +401,18 @@ def scorecard(directory: Directory) -> dict[str, Any]:
         layout.row(f"${{provider_department:text}}: every internal customer, last {WINDOW_VAR}"),
         figure(
             "CSAT average",
-            "deptpulse_csat_average",
-            names.CSAT_AVERAGE_EVIDENCE,
-            "deptpulse_csat_responses",
+            metric_names.CSAT_AVERAGE,
+            metric_names.CSAT_AVERAGE_EVIDENCE,
+            metric_names.CSAT_RESPONSES,
             "Mean answer, 1 to 5.",
             None,
             2,
         ),
         figure(
             "Satisfied share",
-            "deptpulse_satisfied_share",
-            names.SATISFIED_SHARE_EVIDENCE,
-            "deptpulse_csat_responses",
+            metric_names.SATISFIED_SHARE,
+            metric_names.SATISFIED_SHARE_EVIDENCE,
+            metric_names.CSAT_RESPONSES,
             "Share of answers 4 or 5 of 5.",
             "percentunit",
             1,
@@ -420,7 +420,7 @@ def scorecard(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "stat",
             "Satisfied share, 95% lower bound",
-            [_target(_overall("deptpulse_satisfied_share_lower_bound"))],
+            [_target(_overall(metric_names.SATISFIED_SHARE_LOWER_BOUND))],
             stat_size,
             description="Wilson lower bound: low when answers are few, so not a verdict on its own "
             "(10 satisfied answers of 10 give 72 %).",
@@ -432,7 +432,7 @@ def scorecard(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "stat",
             "Answers",
-            [_target(_overall("deptpulse_csat_responses"))],
+            [_target(_overall(metric_names.CSAT_RESPONSES))],
             stat_size,
             description="CSAT answers in the window; alerts wait for the policy's minimum.",
             decimals=0,
@@ -441,18 +441,18 @@ def scorecard(directory: Directory) -> dict[str, Any]:
         ),
         figure(
             "Internal NPS",
-            "deptpulse_nps",
-            names.NPS_EVIDENCE,
-            "deptpulse_nps_responses",
+            metric_names.NPS,
+            metric_names.NPS_EVIDENCE,
+            metric_names.NPS_RESPONSES,
             "Promoters minus detractors, -100 to 100.",
             None,
             0,
         ),
         figure(
             "SLA attainment",
-            "deptpulse_sla_attainment_ratio",
-            names.SLA_ATTAINMENT_EVIDENCE,
-            "deptpulse_sla_requests",
+            metric_names.SLA_ATTAINMENT,
+            metric_names.SLA_ATTAINMENT_EVIDENCE,
+            metric_names.SLA_REQUESTS,
             "Share of requests that met their SLA targets.",
             "percentunit",
             1,
@@ -460,7 +460,7 @@ def scorecard(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "stat",
             "First response p90",
-            [_target(_overall("deptpulse_first_response_p90_business_seconds"))],
+            [_target(_overall(metric_names.FIRST_RESPONSE_P90))],
             stat_size,
             description="In business time of the department's calendar.",
             unit="s",
@@ -480,9 +480,9 @@ def scorecard(directory: Directory) -> dict[str, Any]:
             "timeseries",
             "Satisfied share vs target",
             [
-                _target(_overall("deptpulse_satisfied_share"), "satisfied share"),
-                _target(_overall("deptpulse_satisfied_share_lower_bound"), "95% lower bound"),
-                _target(_policy(names.POLICY_SATISFIED_SHARE_TARGET), "target"),
+                _target(_overall(metric_names.SATISFIED_SHARE), "satisfied share"),
+                _target(_overall(metric_names.SATISFIED_SHARE_LOWER_BOUND), "95% lower bound"),
+                _target(_policy(metric_names.POLICY_SATISFIED_SHARE_TARGET), "target"),
             ],
             (12, 8),
             unit="percentunit",
@@ -492,8 +492,8 @@ def scorecard(directory: Directory) -> dict[str, Any]:
             "timeseries",
             "SLA attainment vs target",
             [
-                _target(_overall("deptpulse_sla_attainment_ratio"), "attainment"),
-                _target(_policy(names.POLICY_SLA_ATTAINMENT_TARGET), "target"),
+                _target(_overall(metric_names.SLA_ATTAINMENT), "attainment"),
+                _target(_policy(metric_names.POLICY_SLA_ATTAINMENT_TARGET), "target"),
             ],
             (12, 8),
             unit="percentunit",
@@ -504,7 +504,7 @@ def scorecard(directory: Directory) -> dict[str, Any]:
             "SLA error budget burn rate",
             [
                 _target(
-                    f'{names.sla_burn_rate(tier.long_window)}{{provider_department="{PROVIDER_VAR}"}}',
+                    f'{metric_names.sla_burn_rate(tier.long_window)}{{provider_department="{PROVIDER_VAR}"}}',
                     f"{tier.long_window} (alert above {tier.factor:g}x)",
                 )
                 for tier in BURN_RATE_TIERS
@@ -521,11 +521,7 @@ def scorecard(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "timeseries",
             "First response p90 by internal customer",
-            [
-                _target(
-                    _per_customer("deptpulse_first_response_p90_business_seconds"), "{{customer_department}}"
-                )
-            ],
+            [_target(_per_customer(metric_names.FIRST_RESPONSE_P90), "{{customer_department}}")],
             (12, 8),
             unit="s",
         ),
@@ -574,14 +570,14 @@ def scorecard(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "timeseries",
             "Satisfied share by service",
-            [_target(_per_service(names.SERVICE_SATISFIED_SHARE), "{{service_category}}")],
+            [_target(_per_service(metric_names.SERVICE_SATISFIED_SHARE), "{{service_category}}")],
             (12, 8),
             unit="percentunit",
         ),
         layout.panel(
             "timeseries",
             "SLA attainment by service",
-            [_target(_per_service(names.SERVICE_SLA_ATTAINMENT), "{{service_category}}")],
+            [_target(_per_service(metric_names.SERVICE_SLA_ATTAINMENT), "{{service_category}}")],
             (12, 8),
             unit="percentunit",
         ),
@@ -701,33 +697,33 @@ ORDER BY time, text"""
 
 
 _CUSTOMER_COLUMNS = [
-    ("deptpulse_satisfied_share", "satisfied share"),
-    ("deptpulse_satisfied_share_lower_bound", "lower bound"),
-    ("deptpulse_csat_responses", "answers"),
-    ("deptpulse_csat_average", "CSAT"),
-    ("deptpulse_nps", "NPS"),
-    ("deptpulse_sla_attainment_ratio", "SLA attainment"),
-    ("deptpulse_first_response_p90_business_seconds", "first response p90 (s)"),
+    (metric_names.SATISFIED_SHARE, "satisfied share"),
+    (metric_names.SATISFIED_SHARE_LOWER_BOUND, "lower bound"),
+    (metric_names.CSAT_RESPONSES, "answers"),
+    (metric_names.CSAT_AVERAGE, "CSAT"),
+    (metric_names.NPS, "NPS"),
+    (metric_names.SLA_ATTAINMENT, "SLA attainment"),
+    (metric_names.FIRST_RESPONSE_P90, "first response p90 (s)"),
 ]
 
 
 # (metric, column, unit): the scorecard's by-service table.
 _SERVICE_COLUMNS = [
-    (names.SERVICE_CSAT_RESPONSES, "answers", ""),
-    (names.SERVICE_SATISFIED_SHARE, "satisfied share", "percentunit"),
-    (names.SERVICE_CSAT_AVERAGE, "CSAT", ""),
-    (names.SERVICE_SATISFACTION_SHORTFALL, "satisfied answers missing", ""),
-    (names.SERVICE_SLA_REQUESTS, "requests judged", ""),
-    (names.SERVICE_SLA_ATTAINMENT, "SLA attainment", "percentunit"),
-    (names.SERVICE_SLA_SHORTFALL, "on-time requests missing", ""),
-    (names.SERVICE_FIRST_RESPONSE_P90, "first response p90", "s"),
+    (metric_names.SERVICE_CSAT_RESPONSES, "answers", ""),
+    (metric_names.SERVICE_SATISFIED_SHARE, "satisfied share", "percentunit"),
+    (metric_names.SERVICE_CSAT_AVERAGE, "CSAT", ""),
+    (metric_names.SERVICE_SATISFACTION_SHORTFALL, "satisfied answers missing", ""),
+    (metric_names.SERVICE_SLA_REQUESTS, "requests judged", ""),
+    (metric_names.SERVICE_SLA_ATTAINMENT, "SLA attainment", "percentunit"),
+    (metric_names.SERVICE_SLA_SHORTFALL, "on-time requests missing", ""),
+    (metric_names.SERVICE_FIRST_RESPONSE_P90, "first response p90", "s"),
 ]
 # The SLA dashboard's: every selected provider.
 _SLA_SERVICE_COLUMNS = [
-    (names.SERVICE_SLA_REQUESTS, "requests judged", ""),
-    (names.SERVICE_SLA_ATTAINMENT, "SLA attainment", "percentunit"),
-    (names.SERVICE_SLA_SHORTFALL, "on-time requests missing", ""),
-    (names.SERVICE_FIRST_RESPONSE_P90, "first response p90", "s"),
+    (metric_names.SERVICE_SLA_REQUESTS, "requests judged", ""),
+    (metric_names.SERVICE_SLA_ATTAINMENT, "SLA attainment", "percentunit"),
+    (metric_names.SERVICE_SLA_SHORTFALL, "on-time requests missing", ""),
+    (metric_names.SERVICE_FIRST_RESPONSE_P90, "first response p90", "s"),
 ]
 
 
@@ -790,22 +786,28 @@ def matrix(directory: Directory) -> dict[str, Any]:
 
     panels = [
         grid(
-            "Satisfied share", f"deptpulse_satisfied_share{pairs}", "percentunit", "Answers 4 or 5 of 5.", 0
+            "Satisfied share",
+            f"{metric_names.SATISFIED_SHARE}{pairs}",
+            "percentunit",
+            "Answers 4 or 5 of 5.",
+            0,
         ),
-        against_target("Satisfied share", names.SATISFIED_SHARE_EVIDENCE, "deptpulse_csat_responses"),
+        against_target("Satisfied share", metric_names.SATISFIED_SHARE_EVIDENCE, metric_names.CSAT_RESPONSES),
         grid(
             "SLA attainment",
-            f"deptpulse_sla_attainment_ratio{pairs}",
+            f"{metric_names.SLA_ATTAINMENT}{pairs}",
             "percentunit",
             "Requests that met their SLA targets.",
             0,
         ),
-        against_target("SLA attainment", names.SLA_ATTAINMENT_EVIDENCE, "deptpulse_sla_requests"),
-        grid("Internal NPS", f"deptpulse_nps{pairs}", None, "Promoters minus detractors, -100 to 100.", 0),
-        against_target("Internal NPS", names.NPS_EVIDENCE, "deptpulse_nps_responses"),
+        against_target("SLA attainment", metric_names.SLA_ATTAINMENT_EVIDENCE, metric_names.SLA_REQUESTS),
+        grid(
+            "Internal NPS", f"{metric_names.NPS}{pairs}", None, "Promoters minus detractors, -100 to 100.", 0
+        ),
+        against_target("Internal NPS", metric_names.NPS_EVIDENCE, metric_names.NPS_RESPONSES),
         grid(
             "CSAT answers",
-            f"deptpulse_csat_responses{pairs}",
+            f"{metric_names.CSAT_RESPONSES}{pairs}",
             None,
             "Below the policy minimum, no alert fires.",
             0,
@@ -813,7 +815,7 @@ def matrix(directory: Directory) -> dict[str, Any]:
         ),
         grid(
             "First response p90 (business time)",
-            f"deptpulse_first_response_p90_business_seconds{pairs}",
+            f"{metric_names.FIRST_RESPONSE_P90}{pairs}",
             "s",
             "In the provider's business hours.",
         ),
@@ -841,14 +843,14 @@ def sla(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "timeseries",
             f"SLA attainment, last {WINDOW_VAR}",
-            [_target(f"deptpulse_sla_attainment_ratio{overall}", "{{provider_department}}")],
+            [_target(f"{metric_names.SLA_ATTAINMENT}{overall}", "{{provider_department}}")],
             (12, 8),
             unit="percentunit",
         ),
         layout.panel(
             "timeseries",
             f"First response p90 (business time), last {WINDOW_VAR}",
-            [_target(f"deptpulse_first_response_p90_business_seconds{overall}", "{{provider_department}}")],
+            [_target(f"{metric_names.FIRST_RESPONSE_P90}{overall}", "{{provider_department}}")],
             (12, 8),
             unit="s",
         ),
@@ -858,11 +860,11 @@ def sla(directory: Directory) -> dict[str, Any]:
                 f"Error budget burn rate, {tier.long_window} and {tier.short_window}",
                 [
                     _target(
-                        f"{names.sla_burn_rate(tier.long_window)}{{{providers}}}",
+                        f"{metric_names.sla_burn_rate(tier.long_window)}{{{providers}}}",
                         f"{{{{provider_department}}}} {tier.long_window}",
                     ),
                     _target(
-                        f"{names.sla_burn_rate(tier.short_window)}{{{providers}}}",
+                        f"{metric_names.sla_burn_rate(tier.short_window)}{{{providers}}}",
                         f"{{{{provider_department}}}} {tier.short_window}",
                     ),
                 ],
@@ -876,7 +878,7 @@ def sla(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "timeseries",
             "Requests with an SLA verdict in the last hour",
-            [_target(f"{names.sla_requests('1h')}{{{providers}}}", "{{provider_department}}")],
+            [_target(f"{metric_names.sla_requests('1h')}{{{providers}}}", "{{provider_department}}")],
             (12, 8),
             description="By the time of the verdict (the resolution), as the burn rates count them.",
             decimals=0,
@@ -886,8 +888,7 @@ def sla(directory: Directory) -> dict[str, Any]:
             "Waiting past first-response target",
             [
                 _target(
-                    f"sum by (provider_department) "
-                    f"(deptpulse_requests_awaiting_first_response_past_target{backlog})",
+                    f"sum by (provider_department) ({metric_names.FIRST_RESPONSE_BACKLOG}{backlog})",
                     "{{provider_department}}",
                 )
             ],
@@ -899,9 +900,9 @@ def sla(directory: Directory) -> dict[str, Any]:
             f"Pairs below their SLA target, last {WINDOW_VAR}",
             [
                 _target(
-                    f'deptpulse_sla_attainment_ratio{{{providers},customer_department!="{OVERALL_CUSTOMER}",'
+                    f'{metric_names.SLA_ATTAINMENT}{{{providers},customer_department!="{OVERALL_CUSTOMER}",'
                     f'window="{WINDOW_VAR}"}} < on (provider_department) group_left '
-                    f"{names.POLICY_SLA_ATTAINMENT_TARGET}",
+                    f"{metric_names.POLICY_SLA_ATTAINMENT_TARGET}",
                     instant=True,
                 )
             ],
@@ -934,7 +935,7 @@ def sla(directory: Directory) -> dict[str, Any]:
             f"{names.SLA_BY_SERVICE_PANEL}, last {WINDOW_VAR}, over time",
             [
                 _target(
-                    _per_service(names.SERVICE_SLA_ATTAINMENT, f'=~"{PROVIDER_VAR}"'),
+                    _per_service(metric_names.SERVICE_SLA_ATTAINMENT, f'=~"{PROVIDER_VAR}"'),
                     "{{provider_department}} {{service_category}}",
                 )
             ],
@@ -991,7 +992,7 @@ def pipeline(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "stat",
             "Events consumed / s",
-            [_target(f"sum(rate(deptpulse_events_total[{rate}]))")],
+            [_target(f"sum(rate({metric_names.EVENTS}[{rate}]))")],
             (4, 4),
             unit="ops",
             options=_STAT,
@@ -999,7 +1000,7 @@ def pipeline(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "stat",
             "Consumer lag",
-            [_target("sum(deptpulse_consumer_lag)")],
+            [_target(f"sum({metric_names.CONSUMER_LAG})")],
             (4, 4),
             decimals=0,
             thresholds=[("green", None), ("orange", 1000)],
@@ -1008,7 +1009,7 @@ def pipeline(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "stat",
             "Dead letters, last hour",
-            [_target("sum(increase(deptpulse_dead_letters_total[1h]))")],
+            [_target(f"sum(increase({metric_names.DEAD_LETTERS}[1h]))")],
             (4, 4),
             decimals=0,
             thresholds=[("green", None), ("orange", 1)],
@@ -1017,7 +1018,7 @@ def pipeline(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "stat",
             "Sink errors, last hour",
-            [_target("sum(increase(deptpulse_sink_errors_total[1h]))")],
+            [_target(f"sum(increase({metric_names.SINK_ERRORS}[1h]))")],
             (4, 4),
             decimals=0,
             thresholds=[("green", None), ("red", 1)],
@@ -1028,7 +1029,7 @@ def pipeline(directory: Directory) -> dict[str, Any]:
             "Events by type and outcome",
             [
                 _target(
-                    f"sum by (event_type, outcome) (rate(deptpulse_events_total[{rate}]))",
+                    f"sum by (event_type, outcome) (rate({metric_names.EVENTS}[{rate}]))",
                     "{{event_type}} {{outcome}}",
                 )
             ],
@@ -1040,10 +1041,10 @@ def pipeline(directory: Directory) -> dict[str, Any]:
             "Dead letters, duplicates and late events",
             [
                 _target(
-                    f"sum by (reason) (rate(deptpulse_dead_letters_total[{rate}]))", "dead letter: {{reason}}"
+                    f"sum by (reason) (rate({metric_names.DEAD_LETTERS}[{rate}]))", "dead letter: {{reason}}"
                 ),
-                _target(f"sum(rate(deptpulse_duplicate_events_total[{rate}]))", "duplicate"),
-                _target(f"sum(rate(deptpulse_late_events_total[{rate}]))", "late"),
+                _target(f"sum(rate({metric_names.DUPLICATE_EVENTS}[{rate}]))", "duplicate"),
+                _target(f"sum(rate({metric_names.LATE_EVENTS}[{rate}]))", "late"),
             ],
             (12, 8),
             unit="ops",
@@ -1051,21 +1052,21 @@ def pipeline(directory: Directory) -> dict[str, Any]:
         layout.panel(
             "timeseries",
             "Consumer lag by partition",
-            [_target("deptpulse_consumer_lag", "partition {{partition}}")],
+            [_target(metric_names.CONSUMER_LAG, "partition {{partition}}")],
             (12, 8),
             decimals=0,
         ),
         layout.panel(
             "timeseries",
             "Time since the last event, by source",
-            [_target("time() - deptpulse_last_event_timestamp_seconds", "{{source}}")],
+            [_target(f"time() - {metric_names.LAST_EVENT_TIMESTAMP}", "{{source}}")],
             (12, 8),
             unit="s",
         ),
         layout.panel(
             "timeseries",
             "Sink rows written by table",
-            [_target(f"sum by (table) (rate(deptpulse_sink_rows_total[{rate}]))", "{{table}}")],
+            [_target(f"sum by (table) (rate({metric_names.SINK_ROWS}[{rate}]))", "{{table}}")],
             (8, 8),
             unit="rowsps",
         ),
@@ -1075,12 +1076,12 @@ def pipeline(directory: Directory) -> dict[str, Any]:
             [
                 _target(
                     "histogram_quantile(0.5, sum by (le) "
-                    f"(rate(deptpulse_sink_batch_duration_seconds_bucket[{rate}])))",
+                    f"(rate({metric_names.SINK_BATCH_DURATION}_bucket[{rate}])))",
                     "p50",
                 ),
                 _target(
                     "histogram_quantile(0.99, sum by (le) "
-                    f"(rate(deptpulse_sink_batch_duration_seconds_bucket[{rate}])))",
+                    f"(rate({metric_names.SINK_BATCH_DURATION}_bucket[{rate}])))",
                     "p99",
                 ),
             ],
@@ -1091,8 +1092,8 @@ def pipeline(directory: Directory) -> dict[str, Any]:
             "timeseries",
             "Sink batches and errors",
             [
-                _target(f"sum(rate(deptpulse_sink_batches_total[{rate}]))", "batches"),
-                _target(f"sum(rate(deptpulse_sink_errors_total[{rate}]))", "errors"),
+                _target(f"sum(rate({metric_names.SINK_BATCHES}[{rate}]))", "batches"),
+                _target(f"sum(rate({metric_names.SINK_ERRORS}[{rate}]))", "errors"),
             ],
             (8, 8),
             unit="ops",
@@ -1102,7 +1103,7 @@ def pipeline(directory: Directory) -> dict[str, Any]:
             "Gateway requests by integration and status",
             [
                 _target(
-                    f"sum by (integration, status) (rate(deptpulse_gateway_requests_total[{rate}]))",
+                    f"sum by (integration, status) (rate({metric_names.GATEWAY_REQUESTS}[{rate}]))",
                     "{{integration}} {{status}}",
                 )
             ],
@@ -1115,7 +1116,7 @@ def pipeline(directory: Directory) -> dict[str, Any]:
             [
                 _target(
                     "histogram_quantile(0.99, sum by (le, route) "
-                    f"(rate(deptpulse_gateway_request_duration_seconds_bucket[{rate}])))",
+                    f"(rate({metric_names.GATEWAY_REQUEST_DURATION}_bucket[{rate}])))",
                     "{{route}}",
                 )
             ],
@@ -1127,7 +1128,7 @@ def pipeline(directory: Directory) -> dict[str, Any]:
             "Gateway events published by source",
             [
                 _target(
-                    f"sum by (source) (rate(deptpulse_gateway_events_published_total[{rate}]))", "{{source}}"
+                    f"sum by (source) (rate({metric_names.GATEWAY_EVENTS_PUBLISHED}[{rate}]))", "{{source}}"
                 )
             ],
             (8, 8),

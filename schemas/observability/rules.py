@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from textwrap import dedent
 from typing import Any, Literal
 
+from schemas import metric_names
 from schemas.directory import AlertPolicy, Directory
 from schemas.observability import names
 from schemas.observability.names import AT_RISK_PATH, OVERALL_CUSTOMER
@@ -231,9 +232,9 @@ def service_shortfall(shortfall: str, share: str, count: str, sentence: Text) ->
 
 def satisfaction_by_service() -> Text:
     return service_shortfall(
-        names.SERVICE_SATISFACTION_SHORTFALL,
-        names.SERVICE_SATISFIED_SHARE,
-        names.SERVICE_CSAT_RESPONSES,
+        metric_names.SERVICE_SATISFACTION_SHORTFALL,
+        metric_names.SERVICE_SATISFIED_SHARE,
+        metric_names.SERVICE_CSAT_RESPONSES,
         (
             " Most of the shortfall is in {service}: {share} satisfied of {count} answers.",
             "主要是{service}：{count} 份评价中 {share} 为满意。",
@@ -243,9 +244,9 @@ def satisfaction_by_service() -> Text:
 
 def sla_by_service() -> Text:
     return service_shortfall(
-        names.SERVICE_SLA_SHORTFALL,
-        names.SERVICE_SLA_ATTAINMENT,
-        names.SERVICE_SLA_REQUESTS,
+        metric_names.SERVICE_SLA_SHORTFALL,
+        metric_names.SERVICE_SLA_ATTAINMENT,
+        metric_names.SERVICE_SLA_REQUESTS,
         (
             " Most of the shortfall is in {service}: {share} of {count} requests met their SLA.",
             "主要是{service}：{count} 个请求中 {share} 达成 SLA。",
@@ -257,11 +258,11 @@ def improvement_action(days: int) -> Text:
     """A sentence naming the newest improvement action started within ``days`` days on the alert's
     provider, for every service or for a service that falls short in the alert's row (provider,
     customer, window); nothing when there is none."""
-    action, seconds = names.IMPROVEMENT_ACTION_START, days * 86400
+    action, seconds = metric_names.IMPROVEMENT_ACTION_START, days * 86400
     query = (
         f"topk(1, ({action}{{{PROVIDER}=%q,{SERVICE}=%q}} > time() - {seconds}) "
         f"or (({action}{{{PROVIDER}=%q}} > time() - {seconds}) and on ({SERVICE}) "
-        f"{names.SERVICE_SATISFACTION_SHORTFALL}{{{PROVIDER}=%q,{CUSTOMER}=%q,window=%q}}))"
+        f"{metric_names.SERVICE_SATISFACTION_SHORTFALL}{{{PROVIDER}=%q,{CUSTOMER}=%q,window=%q}}))"
     )
     args = (
         f'$labels.provider_department "{names.ALL_SERVICES}" $labels.provider_department '
@@ -333,15 +334,15 @@ def _alert(spec: _AlertSpec, options: RuleOptions) -> dict[str, Any]:
 
 def _policy_values(policy: AlertPolicy) -> list[tuple[str, float]]:
     return [
-        (names.POLICY_SLA_ATTAINMENT_TARGET, policy.sla_attainment_target),
-        (names.POLICY_SLA_ERROR_BUDGET, 1 - policy.sla_attainment_target),
-        (names.POLICY_SATISFIED_SHARE_TARGET, policy.satisfied_share_target),
-        (names.POLICY_CSAT_TARGET, policy.csat_target),
-        (names.POLICY_NPS_TARGET, policy.nps_target),
-        (names.POLICY_CSAT_MIN_SAMPLE, policy.csat_min_sample),
-        (names.POLICY_SLA_MIN_SAMPLE, policy.sla_min_sample),
-        (names.POLICY_NPS_MIN_SAMPLE, policy.nps_min_sample),
-        (names.POLICY_SLA_AT_RISK_SHARE, policy.sla_at_risk_share),
+        (metric_names.POLICY_SLA_ATTAINMENT_TARGET, policy.sla_attainment_target),
+        (metric_names.POLICY_SLA_ERROR_BUDGET, 1 - policy.sla_attainment_target),
+        (metric_names.POLICY_SATISFIED_SHARE_TARGET, policy.satisfied_share_target),
+        (metric_names.POLICY_CSAT_TARGET, policy.csat_target),
+        (metric_names.POLICY_NPS_TARGET, policy.nps_target),
+        (metric_names.POLICY_CSAT_MIN_SAMPLE, policy.csat_min_sample),
+        (metric_names.POLICY_SLA_MIN_SAMPLE, policy.sla_min_sample),
+        (metric_names.POLICY_NPS_MIN_SAMPLE, policy.nps_min_sample),
+        (metric_names.POLICY_SLA_AT_RISK_SHARE, policy.sla_at_risk_share),
     ]
 
 
@@ -386,44 +387,46 @@ def sla_rules(options: RuleOptions) -> dict[str, Any]:
     for window in _burn_windows(options):
         recording += [
             {
-                "record": names.sla_requests(window),
-                "expr": f"sum by ({PROVIDER}) ({names.SLA_VERDICTS}{_window_sel(window)})",
+                "record": metric_names.sla_requests(window),
+                "expr": f"sum by ({PROVIDER}) ({metric_names.SLA_VERDICTS}{_window_sel(window)})",
             },
             {
                 # Absent, not 0/0, while a window has no verdict.
-                "record": names.sla_breach_ratio(window),
-                "expr": f"sum by ({PROVIDER}) ({names.SLA_VERDICTS}{_window_sel(window, breached)})\n"
-                f"/ ({names.sla_requests(window)} > 0)",
+                "record": metric_names.sla_breach_ratio(window),
+                "expr": f"sum by ({PROVIDER}) ({metric_names.SLA_VERDICTS}{_window_sel(window, breached)})\n"
+                f"/ ({metric_names.sla_requests(window)} > 0)",
             },
             {
-                "record": names.sla_burn_rate(window),
-                "expr": f"{names.sla_breach_ratio(window)}\n"
-                f"/ on ({PROVIDER}) {names.POLICY_SLA_ERROR_BUDGET}",
+                "record": metric_names.sla_burn_rate(window),
+                "expr": f"{metric_names.sla_breach_ratio(window)}\n"
+                f"/ on ({PROVIDER}) {metric_names.POLICY_SLA_ERROR_BUDGET}",
             },
         ]
     recording += [
         {
-            "record": names.SLA_ATTAINMENT_UPPER_BOUND,
-            "expr": _wilson_upper_bound("deptpulse_sla_attainment_ratio", "deptpulse_sla_requests"),
+            "record": metric_names.SLA_ATTAINMENT_UPPER_BOUND,
+            "expr": _wilson_upper_bound(metric_names.SLA_ATTAINMENT, metric_names.SLA_REQUESTS),
         },
         {
-            "record": names.SLA_ATTAINMENT_LOWER_BOUND,
-            "expr": _wilson_bound("deptpulse_sla_attainment_ratio", "deptpulse_sla_requests", "-"),
+            "record": metric_names.SLA_ATTAINMENT_LOWER_BOUND,
+            "expr": _wilson_bound(metric_names.SLA_ATTAINMENT, metric_names.SLA_REQUESTS, "-"),
         },
         {
-            "record": names.SLA_ATTAINMENT_EVIDENCE,
+            "record": metric_names.SLA_ATTAINMENT_EVIDENCE,
             "expr": _evidence(
-                names.SLA_ATTAINMENT_UPPER_BOUND,
-                names.SLA_ATTAINMENT_LOWER_BOUND,
-                names.POLICY_SLA_ATTAINMENT_TARGET,
-                "deptpulse_sla_requests",
-                names.POLICY_SLA_MIN_SAMPLE,
+                metric_names.SLA_ATTAINMENT_UPPER_BOUND,
+                metric_names.SLA_ATTAINMENT_LOWER_BOUND,
+                metric_names.POLICY_SLA_ATTAINMENT_TARGET,
+                metric_names.SLA_REQUESTS,
+                metric_names.POLICY_SLA_MIN_SAMPLE,
             ),
         },
         {
-            "record": names.SERVICE_SLA_SHORTFALL,
+            "record": metric_names.SERVICE_SLA_SHORTFALL,
             "expr": _shortfall(
-                names.SERVICE_SLA_REQUESTS, names.SERVICE_SLA_ATTAINMENT, names.POLICY_SLA_ATTAINMENT_TARGET
+                metric_names.SERVICE_SLA_REQUESTS,
+                metric_names.SERVICE_SLA_ATTAINMENT,
+                metric_names.POLICY_SLA_ATTAINMENT_TARGET,
             ),
         },
     ]
@@ -449,16 +452,18 @@ def _report_window(window: str) -> str:
 def _burn_rate_alert(tier: BurnRateTier) -> _AlertSpec:
     long, short, factor = tier.long_window, tier.short_window, _num(tier.factor)
     days = _num(round(SLA_BUDGET_PERIOD_DAYS / tier.factor, 1))
-    requests = _query(f"{names.sla_requests(long)}{{{PROVIDER}=%q}}", "$labels.provider_department", "int")
+    requests = _query(
+        f"{metric_names.sla_requests(long)}{{{PROVIDER}=%q}}", "$labels.provider_department", "int"
+    )
     return _AlertSpec(
         name=f"DeptpulseSlaBudgetBurn{tier.name}",
         expr=_expr(
             f"""
-            {names.sla_burn_rate(long)} > {factor}
+            {metric_names.sla_burn_rate(long)} > {factor}
             and on ({PROVIDER})
-              {names.sla_burn_rate(short)} > {factor}
+              {metric_names.sla_burn_rate(short)} > {factor}
             and on ({PROVIDER})
-              ({names.sla_requests(long)} >= on ({PROVIDER}) {names.POLICY_SLA_MIN_SAMPLE})
+              ({metric_names.sla_requests(long)} >= on ({PROVIDER}) {metric_names.POLICY_SLA_MIN_SAMPLE})
             """
         ),
         for_=tier.for_,
@@ -483,7 +488,7 @@ def _burn_rate_alert(tier: BurnRateTier) -> _AlertSpec:
         ),
         dashboard_uid=names.SLA_UID,
         snippets={
-            "target": policy_value(names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
+            "target": policy_value(metric_names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
             "requests": requests,
             "report": by_service_report(_report_window(long), customer=False),
         },
@@ -498,9 +503,9 @@ def _sla_attainment_alert(options: RuleOptions) -> _AlertSpec:
             f"""
             deptpulse_sla_attainment_ratio{_window_sel(window)}
             and
-              ({_guarded(names.SLA_ATTAINMENT_UPPER_BOUND, window, "<", names.POLICY_SLA_ATTAINMENT_TARGET)})
+              ({_guarded(metric_names.SLA_ATTAINMENT_UPPER_BOUND, window, "<", metric_names.POLICY_SLA_ATTAINMENT_TARGET)})
             and
-              ({_guarded("deptpulse_sla_requests", window, ">=", names.POLICY_SLA_MIN_SAMPLE)})
+              ({_guarded("deptpulse_sla_requests", window, ">=", metric_names.POLICY_SLA_MIN_SAMPLE)})
             """
         ),
         for_="30m",
@@ -524,9 +529,9 @@ def _sla_attainment_alert(options: RuleOptions) -> _AlertSpec:
         dashboard_uid=names.SCORECARD_UID,
         dashboard_window=True,
         snippets={
-            "target": policy_value(names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
-            "requests": row_value("deptpulse_sla_requests", "int"),
-            "upper": row_value(names.SLA_ATTAINMENT_UPPER_BOUND, "pct"),
+            "target": policy_value(metric_names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
+            "requests": row_value(metric_names.SLA_REQUESTS, "int"),
+            "upper": row_value(metric_names.SLA_ATTAINMENT_UPPER_BOUND, "pct"),
             "by_service": sla_by_service(),
             "report": by_service_report(),
         },
@@ -537,7 +542,7 @@ def _backlog_alert(options: RuleOptions) -> _AlertSpec:
     threshold = options.backlog_min_requests
     return _AlertSpec(
         name="DeptpulseFirstResponseBacklog",
-        expr=f"deptpulse_requests_awaiting_first_response_past_target >= {threshold}",
+        expr=f"{metric_names.FIRST_RESPONSE_BACKLOG} >= {threshold}",
         for_="15m",
         severity="ticket",
         category="business",
@@ -567,7 +572,7 @@ def _at_risk_alert(options: RuleOptions) -> _AlertSpec:
     threshold, for_ = options.at_risk_min_requests, options.at_risk_for
     return _AlertSpec(
         name="DeptpulseSlaAtRisk",
-        expr=f"{names.REQUESTS_AT_RISK} >= {threshold}",
+        expr=f"{metric_names.REQUESTS_AT_RISK} >= {threshold}",
         for_=for_,
         severity="ticket",
         category="business",
@@ -587,7 +592,7 @@ def _at_risk_alert(options: RuleOptions) -> _AlertSpec:
         dashboard_uid=names.SCORECARD_UID,
         snippets={
             "target": (_AT_RISK_TARGET["en"], _AT_RISK_TARGET["zh"]),
-            "share": policy_value(names.POLICY_SLA_AT_RISK_SHARE, "pct"),
+            "share": policy_value(metric_names.POLICY_SLA_AT_RISK_SHARE, "pct"),
             "page": f"`{AT_RISK_PATH}?provider={{{{ $labels.provider_department }}}}`",
         },
     )
@@ -595,10 +600,10 @@ def _at_risk_alert(options: RuleOptions) -> _AlertSpec:
 
 # --- satisfaction ------------------------------------------------------------------------------------
 
-# Wilson score interval, 95%: z = 1.96. The upper bound says whether a share is *significantly*
+# Wilson score interval, 95 % (z = metric_names.Z_95, the worker's too). The upper bound says whether a share is *significantly*
 # below target. Alerting on the point estimate fires on noise (9 of 10 on time is "below 95%"), and
 # alerting on "lower bound < target" would fire on perfect scores (10 of 10 has a lower bound of 0.72).
-_Z = 1.96
+_Z = metric_names.Z_95
 
 
 def _wilson_upper_bound(share: str, n: str) -> str:
@@ -645,50 +650,50 @@ def _evidence(upper: str, lower: str, target: str, count: str, min_sample: str) 
 def satisfaction_rules(options: RuleOptions) -> dict[str, Any]:
     recording = [
         {
-            "record": names.SATISFIED_SHARE_UPPER_BOUND,
-            "expr": _wilson_upper_bound("deptpulse_satisfied_share", "deptpulse_csat_responses"),
+            "record": metric_names.SATISFIED_SHARE_UPPER_BOUND,
+            "expr": _wilson_upper_bound(metric_names.SATISFIED_SHARE, metric_names.CSAT_RESPONSES),
         },
-        {"record": names.NPS_UPPER_BOUND, "expr": "deptpulse_nps + deptpulse_nps_margin"},
+        {"record": metric_names.NPS_UPPER_BOUND, "expr": f"{metric_names.NPS} + {metric_names.NPS_MARGIN}"},
         {
-            "record": names.CSAT_AVERAGE_UPPER_BOUND,
-            "expr": "deptpulse_csat_average + deptpulse_csat_average_margin",
+            "record": metric_names.CSAT_AVERAGE_UPPER_BOUND,
+            "expr": f"{metric_names.CSAT_AVERAGE} + {metric_names.CSAT_AVERAGE_MARGIN}",
         },
         {
-            "record": names.SATISFIED_SHARE_EVIDENCE,
+            "record": metric_names.SATISFIED_SHARE_EVIDENCE,
             "expr": _evidence(
-                names.SATISFIED_SHARE_UPPER_BOUND,
-                "deptpulse_satisfied_share_lower_bound",
-                names.POLICY_SATISFIED_SHARE_TARGET,
-                "deptpulse_csat_responses",
-                names.POLICY_CSAT_MIN_SAMPLE,
+                metric_names.SATISFIED_SHARE_UPPER_BOUND,
+                metric_names.SATISFIED_SHARE_LOWER_BOUND,
+                metric_names.POLICY_SATISFIED_SHARE_TARGET,
+                metric_names.CSAT_RESPONSES,
+                metric_names.POLICY_CSAT_MIN_SAMPLE,
             ),
         },
         {
-            "record": names.CSAT_AVERAGE_EVIDENCE,
+            "record": metric_names.CSAT_AVERAGE_EVIDENCE,
             "expr": _evidence(
-                names.CSAT_AVERAGE_UPPER_BOUND,
-                "(deptpulse_csat_average - deptpulse_csat_average_margin)",
-                names.POLICY_CSAT_TARGET,
-                "deptpulse_csat_responses",
-                names.POLICY_CSAT_MIN_SAMPLE,
+                metric_names.CSAT_AVERAGE_UPPER_BOUND,
+                f"({metric_names.CSAT_AVERAGE} - {metric_names.CSAT_AVERAGE_MARGIN})",
+                metric_names.POLICY_CSAT_TARGET,
+                metric_names.CSAT_RESPONSES,
+                metric_names.POLICY_CSAT_MIN_SAMPLE,
             ),
         },
         {
-            "record": names.NPS_EVIDENCE,
+            "record": metric_names.NPS_EVIDENCE,
             "expr": _evidence(
-                names.NPS_UPPER_BOUND,
-                "(deptpulse_nps - deptpulse_nps_margin)",
-                names.POLICY_NPS_TARGET,
-                "deptpulse_nps_responses",
-                names.POLICY_NPS_MIN_SAMPLE,
+                metric_names.NPS_UPPER_BOUND,
+                f"({metric_names.NPS} - {metric_names.NPS_MARGIN})",
+                metric_names.POLICY_NPS_TARGET,
+                metric_names.NPS_RESPONSES,
+                metric_names.POLICY_NPS_MIN_SAMPLE,
             ),
         },
         {
-            "record": names.SERVICE_SATISFACTION_SHORTFALL,
+            "record": metric_names.SERVICE_SATISFACTION_SHORTFALL,
             "expr": _shortfall(
-                names.SERVICE_CSAT_RESPONSES,
-                names.SERVICE_SATISFIED_SHARE,
-                names.POLICY_SATISFIED_SHARE_TARGET,
+                metric_names.SERVICE_CSAT_RESPONSES,
+                metric_names.SERVICE_SATISFIED_SHARE,
+                metric_names.POLICY_SATISFIED_SHARE_TARGET,
             ),
         },
     ]
@@ -710,7 +715,7 @@ def satisfaction_rules(options: RuleOptions) -> dict[str, Any]:
 
 
 def _csat_sample_guard(window: str) -> str:
-    return f"({_guarded('deptpulse_csat_responses', window, '>=', names.POLICY_CSAT_MIN_SAMPLE)})"
+    return f"({_guarded(metric_names.CSAT_RESPONSES, window, '>=', metric_names.POLICY_CSAT_MIN_SAMPLE)})"
 
 
 def _satisfaction_alert(options: RuleOptions) -> _AlertSpec:
@@ -721,7 +726,7 @@ def _satisfaction_alert(options: RuleOptions) -> _AlertSpec:
             f"""
             deptpulse_satisfied_share{_window_sel(window)}
             and
-              ({_guarded(names.SATISFIED_SHARE_UPPER_BOUND, window, "<", names.POLICY_SATISFIED_SHARE_TARGET)})
+              ({_guarded(metric_names.SATISFIED_SHARE_UPPER_BOUND, window, "<", metric_names.POLICY_SATISFIED_SHARE_TARGET)})
             and
               {_csat_sample_guard(window)}
             """
@@ -747,9 +752,9 @@ def _satisfaction_alert(options: RuleOptions) -> _AlertSpec:
         dashboard_uid=names.SCORECARD_UID,
         dashboard_window=True,
         snippets={
-            "target": policy_value(names.POLICY_SATISFIED_SHARE_TARGET, "pct"),
-            "responses": row_value("deptpulse_csat_responses", "int"),
-            "upper": row_value(names.SATISFIED_SHARE_UPPER_BOUND, "pct"),
+            "target": policy_value(metric_names.POLICY_SATISFIED_SHARE_TARGET, "pct"),
+            "responses": row_value(metric_names.CSAT_RESPONSES, "int"),
+            "upper": row_value(metric_names.SATISFIED_SHARE_UPPER_BOUND, "pct"),
             "by_service": satisfaction_by_service(),
             "action": improvement_action(options.action_recent_days),
             "report": by_service_report(),
@@ -766,7 +771,7 @@ def _csat_alert(options: RuleOptions) -> _AlertSpec:
             f"""
             deptpulse_csat_average{_window_sel(window)}
             and
-              ({_guarded(names.CSAT_AVERAGE_UPPER_BOUND, window, "<", names.POLICY_CSAT_TARGET)})
+              ({_guarded(metric_names.CSAT_AVERAGE_UPPER_BOUND, window, "<", metric_names.POLICY_CSAT_TARGET)})
             and
               {_csat_sample_guard(window)}
             """
@@ -790,9 +795,9 @@ def _csat_alert(options: RuleOptions) -> _AlertSpec:
         dashboard_uid=names.SCORECARD_UID,
         dashboard_window=True,
         snippets={
-            "target": policy_value(names.POLICY_CSAT_TARGET, "1f"),
-            "responses": row_value("deptpulse_csat_responses", "int"),
-            "upper": row_value(names.CSAT_AVERAGE_UPPER_BOUND, "2f"),
+            "target": policy_value(metric_names.POLICY_CSAT_TARGET, "1f"),
+            "responses": row_value(metric_names.CSAT_RESPONSES, "int"),
+            "upper": row_value(metric_names.CSAT_AVERAGE_UPPER_BOUND, "2f"),
             "by_service": satisfaction_by_service(),
             "action": improvement_action(options.action_recent_days),
             "report": by_service_report(),
@@ -810,16 +815,16 @@ def _falling_alert(options: RuleOptions) -> _AlertSpec:
             f"""
             deptpulse_satisfied_share{_window_sel(recent)}
             and
-              ({_guarded(names.SATISFIED_SHARE_UPPER_BOUND, recent, "<", names.POLICY_SATISFIED_SHARE_TARGET)})
+              ({_guarded(metric_names.SATISFIED_SHARE_UPPER_BOUND, recent, "<", metric_names.POLICY_SATISFIED_SHARE_TARGET)})
             and
               {_csat_sample_guard(recent)}
             and ignoring (window)
-              ({names.SATISFIED_SHARE_UPPER_BOUND}{_window_sel(recent)}
+              ({metric_names.SATISFIED_SHARE_UPPER_BOUND}{_window_sel(recent)}
                 < ignoring (window) deptpulse_satisfied_share_lower_bound{_window_sel(baseline)})
             and on ({PROVIDER}, {CUSTOMER})
-              ({_guarded("deptpulse_sla_attainment_ratio", sla_window, ">=", names.POLICY_SLA_ATTAINMENT_TARGET)})
+              ({_guarded("deptpulse_sla_attainment_ratio", sla_window, ">=", metric_names.POLICY_SLA_ATTAINMENT_TARGET)})
             and on ({PROVIDER}, {CUSTOMER})
-              ({_guarded("deptpulse_sla_requests", sla_window, ">=", names.POLICY_SLA_MIN_SAMPLE)})
+              ({_guarded("deptpulse_sla_requests", sla_window, ">=", metric_names.POLICY_SLA_MIN_SAMPLE)})
             """
         ),
         for_="30m",
@@ -848,11 +853,11 @@ def _falling_alert(options: RuleOptions) -> _AlertSpec:
             "action": improvement_action(options.action_recent_days),
             "report": by_service_report(),
             **_dissatisfied_say(),
-            "sla": row_value("deptpulse_sla_attainment_ratio", "pct", sla_window),
-            "sla_target": policy_value(names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
-            "target": policy_value(names.POLICY_SATISFIED_SHARE_TARGET, "pct"),
-            "responses": row_value("deptpulse_csat_responses", "int"),
-            "baseline": row_value("deptpulse_satisfied_share_lower_bound", "pct", baseline),
+            "sla": row_value(metric_names.SLA_ATTAINMENT, "pct", sla_window),
+            "sla_target": policy_value(metric_names.POLICY_SLA_ATTAINMENT_TARGET, "pct"),
+            "target": policy_value(metric_names.POLICY_SATISFIED_SHARE_TARGET, "pct"),
+            "responses": row_value(metric_names.CSAT_RESPONSES, "int"),
+            "baseline": row_value(metric_names.SATISFIED_SHARE_LOWER_BOUND, "pct", baseline),
         },
     )
 
@@ -865,9 +870,9 @@ def _nps_alert(options: RuleOptions) -> _AlertSpec:
             f"""
             deptpulse_nps{_window_sel(window)}
             and
-              ({_guarded(names.NPS_UPPER_BOUND, window, "<", names.POLICY_NPS_TARGET)})
+              ({_guarded(metric_names.NPS_UPPER_BOUND, window, "<", metric_names.POLICY_NPS_TARGET)})
             and
-              ({_guarded("deptpulse_nps_responses", window, ">=", names.POLICY_NPS_MIN_SAMPLE)})
+              ({_guarded("deptpulse_nps_responses", window, ">=", metric_names.POLICY_NPS_MIN_SAMPLE)})
             """
         ),
         for_="1h",
@@ -889,9 +894,9 @@ def _nps_alert(options: RuleOptions) -> _AlertSpec:
         dashboard_uid=names.SCORECARD_UID,
         dashboard_window=True,
         snippets={
-            "target": policy_value(names.POLICY_NPS_TARGET, "int"),
-            "responses": row_value("deptpulse_nps_responses", "int"),
-            "upper": row_value(names.NPS_UPPER_BOUND, "int"),
+            "target": policy_value(metric_names.POLICY_NPS_TARGET, "int"),
+            "responses": row_value(metric_names.NPS_RESPONSES, "int"),
+            "upper": row_value(metric_names.NPS_UPPER_BOUND, "int"),
             "themes": command("themes", "--window {{ $labels.window }}"),
             "comments": command("comments", "--window {{ $labels.window }}"),
         },
@@ -935,7 +940,7 @@ def _regex_literal(text: str) -> str:
 def _source_silent(options: RuleOptions) -> _AlertSpec:
     """One rule: the default silence threshold for every source, ``or`` each override's own."""
     overrides = dict(sorted(options.source_silence_overrides.items()))
-    metric = "time() - deptpulse_last_event_timestamp_seconds"
+    metric = f"time() - {metric_names.LAST_EVENT_TIMESTAMP}"
     default_selector = f'source!~"{"|".join(_regex_literal(s) for s in overrides)}"' if overrides else ""
     terms = [f"({metric}{{{default_selector}}} > {options.source_silence_seconds})"]
     terms += [f'({metric}{{source="{source}"}} > {seconds})' for source, seconds in overrides.items()]
@@ -1036,7 +1041,7 @@ def pipeline_rules(options: RuleOptions) -> dict[str, Any]:
         ),
         _AlertSpec(
             name="DeptpulseSinkErrors",
-            expr=f"sum(increase(deptpulse_sink_errors_total[15m])) >= {options.sink_errors_per_15m}",
+            expr=f"sum(increase({metric_names.SINK_ERRORS}[15m])) >= {options.sink_errors_per_15m}",
             for_="15m",
             severity="ticket",
             category="pipeline",

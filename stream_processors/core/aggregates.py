@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Final, NamedTuple
 
+from schemas.metric_names import Z_95
+
 from stream_processors.core import histogram
 from stream_processors.core.histogram import Histogram
 
@@ -42,7 +44,6 @@ AGGREGATE_COLUMNS: Final = (
     "nps_detractors",
 )
 
-Z_95: Final = 1.959963984540054  # two-sided 95 % normal quantile
 
 
 class BucketKey(NamedTuple):

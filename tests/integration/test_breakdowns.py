@@ -9,6 +9,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from prometheus_client import CollectorRegistry
 
+from schemas import metric_names
 from schemas.events import parse_event
 from schemas.observability import names
 from stream_processors.actions.measuring import ClickHouseActions
@@ -135,8 +136,8 @@ def test_recorded_actions_become_action_gauges(clickhouse_client: Client) -> Non
         "started_on": started.isoformat(),
     }
     start = datetime(started.year, started.month, started.day, tzinfo=UTC).timestamp()
-    assert registry.get_sample_value(names.IMPROVEMENT_ACTION_START, labels) == start
+    assert registry.get_sample_value(metric_names.IMPROVEMENT_ACTION_START, labels) == start
     series = [
-        s for family in registry.collect() for s in family.samples if s.name == names.IMPROVEMENT_ACTION_START
+        s for family in registry.collect() for s in family.samples if s.name == metric_names.IMPROVEMENT_ACTION_START
     ]
     assert len(series) == 1

@@ -22,6 +22,7 @@ import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
+from schemas import metric_names
 from schemas.directory import load_directory
 from schemas.observability import names
 from schemas.observability.dashboards import dashboards, panel_queries
@@ -103,7 +104,7 @@ def prometheus(prometheus_stack: Settings) -> Iterator[str]:
     try:
         deadline = time.monotonic() + 90
         # Each rule group evaluates on its own schedule: wait for a result of every group read here.
-        recorded = (names.SERVICE_SLA_SHORTFALL, names.SERVICE_SATISFACTION_SHORTFALL)
+        recorded = (metric_names.SERVICE_SLA_SHORTFALL, metric_names.SERVICE_SATISFACTION_SHORTFALL)
         while not all(
             instant(url, f'{metric}{{provider_department="hr",window="7d"}}') for metric in recorded
         ):
@@ -146,13 +147,13 @@ def test_the_by_service_panels_show_what_the_alerts_name(prometheus: str) -> Non
     }
 
     # Every customer together, "other" for the answers without a service.
-    assert columns[names.SERVICE_CSAT_RESPONSES] == {"hr.recruiting": 64, "other": 10, "hr.payroll": 30}
-    assert columns[names.SERVICE_SATISFIED_SHARE] == {"hr.recruiting": 0.375, "other": 0.9, "hr.payroll": 1}
+    assert columns[metric_names.SERVICE_CSAT_RESPONSES] == {"hr.recruiting": 64, "other": 10, "hr.payroll": 30}
+    assert columns[metric_names.SERVICE_SATISFIED_SHARE] == {"hr.recruiting": 0.375, "other": 0.9, "hr.payroll": 1}
     # Missing satisfied answers against HR's target of 80%: 64 x (0.8 - 0.375) = 27.2; the others meet it.
-    assert columns[names.SERVICE_SATISFACTION_SHORTFALL] == {"hr.recruiting": pytest.approx(27.2)}
+    assert columns[metric_names.SERVICE_SATISFACTION_SHORTFALL] == {"hr.recruiting": pytest.approx(27.2)}
     # Missing on-time requests against 95%: recruiting 40 x (0.95 - 0.75) = 8, other 20 x (0.95 - 0.95) = 0.
-    assert columns[names.SERVICE_SLA_SHORTFALL] == {"hr.recruiting": pytest.approx(8)}
-    assert columns[names.SERVICE_FIRST_RESPONSE_P90] == {"hr.payroll": pytest.approx(94.406, abs=0.001)}
+    assert columns[metric_names.SERVICE_SLA_SHORTFALL] == {"hr.recruiting": pytest.approx(8)}
+    assert columns[metric_names.SERVICE_FIRST_RESPONSE_P90] == {"hr.payroll": pytest.approx(94.406, abs=0.001)}
 
     (sla_table,) = [
         panel
@@ -160,7 +161,7 @@ def test_the_by_service_panels_show_what_the_alerts_name(prometheus: str) -> Non
         if panel["type"] == "table" and panel["title"].startswith(names.SLA_BY_SERVICE_PANEL)
     ]
     attainment = next(
-        t["expr"] for t in sla_table["targets"] if t["expr"].startswith(names.SERVICE_SLA_ATTAINMENT)
+        t["expr"] for t in sla_table["targets"] if t["expr"].startswith(metric_names.SERVICE_SLA_ATTAINMENT)
     )
     assert instant(prometheus, substitute(attainment)) == {
         "hr.recruiting": 0.75,
@@ -204,10 +205,10 @@ def test_the_dashboards_colour_figures_by_the_evidence_the_html_page_uses(promet
     assert expected["finance"]["satisfied_share"] == "below" and expected["it"]["sla_attainment"] == "unclear"
     generated = dashboards(directory)
     figures = {
-        names.CSAT_AVERAGE_EVIDENCE: "csat_avg",
-        names.SATISFIED_SHARE_EVIDENCE: "satisfied_share",
-        names.SLA_ATTAINMENT_EVIDENCE: "sla_attainment",
-        names.NPS_EVIDENCE: "nps",
+        metric_names.CSAT_AVERAGE_EVIDENCE: "csat_avg",
+        metric_names.SATISFIED_SHARE_EVIDENCE: "satisfied_share",
+        metric_names.SLA_ATTAINMENT_EVIDENCE: "sla_attainment",
+        metric_names.NPS_EVIDENCE: "nps",
     }
     checked = 0
     for name in ("scorecard.json", "matrix.json"):

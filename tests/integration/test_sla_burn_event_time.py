@@ -21,9 +21,10 @@ from clickhouse_connect.driver.client import Client
 from prometheus_client import CollectorRegistry
 
 from deptpulse.settings import EXAMPLE_DIRECTORY, REPO_ROOT
+from schemas import metric_names
 from schemas.directory import load_directory
 from schemas.events import Event, validate_event
-from schemas.observability import RULES_DIR, names
+from schemas.observability import RULES_DIR
 from stream_processors import storage
 from stream_processors.core import PartitionProcessor
 from stream_processors.metrics import BURN_WINDOWS, Metrics, SlaVerdictGauges, window_starts
@@ -50,7 +51,7 @@ def promtool_judges(counts: Counts, tmp_path: Path, expressions: Mapping[str, li
     series = [
         {"series": _series_name(sample.labels), "values": f"{sample.value:g}x90"}
         for family in registry.collect()
-        if family.name == names.SLA_VERDICTS
+        if family.name == metric_names.SLA_VERDICTS
         for sample in family.samples
     ]
     assert series, "the gauges exported nothing"
@@ -87,7 +88,7 @@ def promtool_judges(counts: Counts, tmp_path: Path, expressions: Mapping[str, li
 
 def _series_name(labels: Mapping[str, str]) -> str:
     inner = ",".join(f'{name}="{value}"' for name, value in sorted(labels.items()))
-    return f"{names.SLA_VERDICTS}{{{inner}}}"
+    return f"{metric_names.SLA_VERDICTS}{{{inner}}}"
 
 
 def test_a_replayed_month_counts_in_the_windows_of_its_own_dates(
@@ -120,10 +121,10 @@ def test_a_replayed_month_counts_in_the_windows_of_its_own_dates(
 
     # The rules read the gauges (the 6h requests per provider) and nothing fires.
     requests_6h = [
-        {"labels": f'{names.sla_requests("6h")}{{provider_department="{provider}"}}', "value": met + breached}
+        {"labels": f'{metric_names.sla_requests("6h")}{{provider_department="{provider}"}}', "value": met + breached}
         for provider, (met, breached) in sorted(counts["6h"].items())
     ]
-    promtool_judges(counts, tmp_path, {names.sla_requests("6h"): requests_6h})
+    promtool_judges(counts, tmp_path, {metric_names.sla_requests("6h"): requests_6h})
 
 
 def event(event_type: str, at: datetime, **fields: Any) -> Event:
@@ -174,11 +175,11 @@ def test_a_corrected_verdict_counts_once(clickhouse_client: Client, tmp_path: Pa
         counts,
         tmp_path,
         {
-            names.sla_requests("5m"): [
-                {"labels": f'{names.sla_requests("5m")}{{provider_department="it"}}', "value": 1}
+            metric_names.sla_requests("5m"): [
+                {"labels": f'{metric_names.sla_requests("5m")}{{provider_department="it"}}', "value": 1}
             ],
-            names.sla_burn_rate("1h"): [
-                {"labels": f'{names.sla_burn_rate("1h")}{{provider_department="it"}}', "value": 0}
+            metric_names.sla_burn_rate("1h"): [
+                {"labels": f'{metric_names.sla_burn_rate("1h")}{{provider_department="it"}}', "value": 0}
             ],
         },
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
+from schemas import metric_names
 from schemas.observability import names
 from stream_processors.core.at_risk import at_risk, at_risk_counts
 from stream_processors.metrics import AtRiskGauge, Metrics
@@ -33,14 +34,14 @@ def test_the_gauge_counts_each_pair_and_target_and_drops_cleared_ones_to_zero() 
     gauge.update(at_risk_counts(at_risk(requests, DIRECTORY, MONDAY_9 + 7 * HOUR)))
 
     value = registry.get_sample_value
-    assert value(names.REQUESTS_AT_RISK, labels("hr", "resolution")) == 2
-    assert value(names.REQUESTS_AT_RISK, labels("hr", "first_response")) == 1
-    assert value(names.REQUESTS_AT_RISK, labels("finance", "resolution")) == 1
-    assert value(names.REQUESTS_AT_RISK, labels("finance", "first_response")) is None
+    assert value(metric_names.REQUESTS_AT_RISK, labels("hr", "resolution")) == 2
+    assert value(metric_names.REQUESTS_AT_RISK, labels("hr", "first_response")) == 1
+    assert value(metric_names.REQUESTS_AT_RISK, labels("finance", "resolution")) == 1
+    assert value(metric_names.REQUESTS_AT_RISK, labels("finance", "first_response")) is None
 
     # An hour later a, b and c are past their target and d has been answered in time: none at risk.
     gauge.update(at_risk_counts(at_risk(requests[:3], DIRECTORY, MONDAY_9 + 8 * HOUR + MINUTE)))
 
-    assert value(names.REQUESTS_AT_RISK, labels("hr", "resolution")) == 0
-    assert value(names.REQUESTS_AT_RISK, labels("hr", "first_response")) == 0
-    assert value(names.REQUESTS_AT_RISK, labels("finance", "resolution")) == 0
+    assert value(metric_names.REQUESTS_AT_RISK, labels("hr", "resolution")) == 0
+    assert value(metric_names.REQUESTS_AT_RISK, labels("hr", "first_response")) == 0
+    assert value(metric_names.REQUESTS_AT_RISK, labels("finance", "resolution")) == 0

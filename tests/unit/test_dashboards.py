@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from deptpulse.settings import EXAMPLE_DIRECTORY
+from schemas import metric_names
 from schemas.directory import Directory, load_directory
 from schemas.observability import names
 from schemas.observability.dashboards import (
@@ -221,7 +222,7 @@ def test_scorecard_and_sla_dashboards_break_figures_down_by_service(
         service = variables["service"]
         assert service["type"] == "query" and service["datasource"] == names_prometheus()
         assert service["query"] == (
-            f'label_values({names.SERVICE_CSAT_RESPONSES}{{{providers},customer_department="*"}}, service_category)'
+            f'label_values({metric_names.SERVICE_CSAT_RESPONSES}{{{providers},customer_department="*"}}, service_category)'
         )
         assert service["includeAll"] and service["allValue"] == ".+"
         (table,) = [
@@ -233,7 +234,7 @@ def test_scorecard_and_sla_dashboards_break_figures_down_by_service(
             for q in queries
         )
         assert all(target["instant"] for target in table["targets"])
-        assert {names.SERVICE_SLA_ATTAINMENT, names.SERVICE_SLA_SHORTFALL} <= {
+        assert {metric_names.SERVICE_SLA_ATTAINMENT, metric_names.SERVICE_SLA_SHORTFALL} <= {
             q.split("{")[0] for q in queries
         }
         renamed = table["transformations"][1]["options"]["renameByName"]

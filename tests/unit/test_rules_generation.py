@@ -14,6 +14,7 @@ import yaml
 
 from deptpulse.cli import main
 from deptpulse.settings import EXAMPLE_DIRECTORY
+from schemas import metric_names
 from schemas.directory import AlertPolicy, Directory, load_directory
 from schemas.observability import names
 from schemas.observability.render import to_yaml
@@ -100,13 +101,13 @@ def test_every_alert_is_explained_and_linked(generated_alerts: list[dict[str, An
 
 def test_business_alerts_wait_for_the_policy_sample_minimum(generated_alerts: list[dict[str, Any]]) -> None:
     minimums = {
-        "DeptpulseSlaBudgetBurnFast": names.POLICY_SLA_MIN_SAMPLE,
-        "DeptpulseSlaBudgetBurnSlow": names.POLICY_SLA_MIN_SAMPLE,
-        "DeptpulseSlaAttainmentBelowTarget": names.POLICY_SLA_MIN_SAMPLE,
-        "DeptpulseSatisfactionBelowTarget": names.POLICY_CSAT_MIN_SAMPLE,
-        "DeptpulseCsatBelowTarget": names.POLICY_CSAT_MIN_SAMPLE,
-        "DeptpulseSatisfactionFallingWhileSlaMet": names.POLICY_CSAT_MIN_SAMPLE,
-        "DeptpulseNpsBelowTarget": names.POLICY_NPS_MIN_SAMPLE,
+        "DeptpulseSlaBudgetBurnFast": metric_names.POLICY_SLA_MIN_SAMPLE,
+        "DeptpulseSlaBudgetBurnSlow": metric_names.POLICY_SLA_MIN_SAMPLE,
+        "DeptpulseSlaAttainmentBelowTarget": metric_names.POLICY_SLA_MIN_SAMPLE,
+        "DeptpulseSatisfactionBelowTarget": metric_names.POLICY_CSAT_MIN_SAMPLE,
+        "DeptpulseCsatBelowTarget": metric_names.POLICY_CSAT_MIN_SAMPLE,
+        "DeptpulseSatisfactionFallingWhileSlaMet": metric_names.POLICY_CSAT_MIN_SAMPLE,
+        "DeptpulseNpsBelowTarget": metric_names.POLICY_NPS_MIN_SAMPLE,
     }
     by_name = {alert["alert"]: alert for alert in generated_alerts}
     for name, minimum in minimums.items():
@@ -114,7 +115,7 @@ def test_business_alerts_wait_for_the_policy_sample_minimum(generated_alerts: li
             f">= on (provider_department) {minimum}" in by_name[name]["expr"]
         ), name
     # "Green SLA" needs enough requests too, not only enough answers.
-    assert names.POLICY_SLA_MIN_SAMPLE in by_name["DeptpulseSatisfactionFallingWhileSlaMet"]["expr"]
+    assert metric_names.POLICY_SLA_MIN_SAMPLE in by_name["DeptpulseSatisfactionFallingWhileSlaMet"]["expr"]
 
 
 def test_significance_uses_the_upper_bound_not_the_lower_bound(
@@ -123,7 +124,7 @@ def test_significance_uses_the_upper_bound_not_the_lower_bound(
     # Ten satisfied answers of ten have a Wilson lower bound of 0.72: alerting on "lower bound <
     # target" would page a department with a perfect score.
     (alert,) = [a for a in generated_alerts if a["alert"] == "DeptpulseSatisfactionBelowTarget"]
-    assert f'{names.SATISFIED_SHARE_UPPER_BOUND}{{window="7d"}} <' in alert["expr"]
+    assert f'{metric_names.SATISFIED_SHARE_UPPER_BOUND}{{window="7d"}} <' in alert["expr"]
     assert "lower_bound" not in alert["expr"]
 
 
@@ -132,12 +133,12 @@ def test_significance_uses_the_upper_bound_not_the_lower_bound(
     [
         (
             "DeptpulseSlaAttainmentBelowTarget",
-            names.SLA_ATTAINMENT_UPPER_BOUND,
+            metric_names.SLA_ATTAINMENT_UPPER_BOUND,
             "7d",
-            names.POLICY_SLA_ATTAINMENT_TARGET,
+            metric_names.POLICY_SLA_ATTAINMENT_TARGET,
         ),
-        ("DeptpulseNpsBelowTarget", names.NPS_UPPER_BOUND, "28d", names.POLICY_NPS_TARGET),
-        ("DeptpulseCsatBelowTarget", names.CSAT_AVERAGE_UPPER_BOUND, "7d", names.POLICY_CSAT_TARGET),
+        ("DeptpulseNpsBelowTarget", metric_names.NPS_UPPER_BOUND, "28d", metric_names.POLICY_NPS_TARGET),
+        ("DeptpulseCsatBelowTarget", metric_names.CSAT_AVERAGE_UPPER_BOUND, "7d", metric_names.POLICY_CSAT_TARGET),
     ],
 )
 def test_attainment_nps_and_csat_compare_the_upper_end_of_their_interval(
@@ -159,10 +160,10 @@ def test_policy_series_for_every_department(directory: Directory) -> None:
     }
     assert len(recorded) == len(rules["groups"][0]["rules"]) == 9 * len(directory.departments)
     assert (
-        policy_value(rules, names.POLICY_SLA_ERROR_BUDGET, "hr") == "vector(0.05)"
+        policy_value(rules, metric_names.POLICY_SLA_ERROR_BUDGET, "hr") == "vector(0.05)"
     )  # 1 - 0.95, no float noise
-    assert policy_value(rules, names.POLICY_CSAT_MIN_SAMPLE, "it") == "vector(10)"
-    assert policy_value(rules, names.POLICY_SLA_AT_RISK_SHARE, "it") == "vector(0.2)"
+    assert policy_value(rules, metric_names.POLICY_CSAT_MIN_SAMPLE, "it") == "vector(10)"
+    assert policy_value(rules, metric_names.POLICY_SLA_AT_RISK_SHARE, "it") == "vector(0.2)"
 
 
 def test_a_department_policy_overrides_the_default(directory: Directory) -> None:
@@ -170,12 +171,12 @@ def test_a_department_policy_overrides_the_default(directory: Directory) -> None
         csat_min_sample=30, sla_attainment_target=0.99, satisfied_share_target=0.9, nps_target=20
     )
     rules = policy_rules(with_policy(directory, "legal", strict))
-    assert policy_value(rules, names.POLICY_CSAT_MIN_SAMPLE, "legal") == "vector(30)"
-    assert policy_value(rules, names.POLICY_SLA_ERROR_BUDGET, "legal") == "vector(0.01)"
-    assert policy_value(rules, names.POLICY_SATISFIED_SHARE_TARGET, "legal") == "vector(0.9)"
-    assert policy_value(rules, names.POLICY_NPS_TARGET, "legal") == "vector(20)"
+    assert policy_value(rules, metric_names.POLICY_CSAT_MIN_SAMPLE, "legal") == "vector(30)"
+    assert policy_value(rules, metric_names.POLICY_SLA_ERROR_BUDGET, "legal") == "vector(0.01)"
+    assert policy_value(rules, metric_names.POLICY_SATISFIED_SHARE_TARGET, "legal") == "vector(0.9)"
+    assert policy_value(rules, metric_names.POLICY_NPS_TARGET, "legal") == "vector(20)"
     assert (
-        policy_value(rules, names.POLICY_CSAT_MIN_SAMPLE, "it") == "vector(10)"
+        policy_value(rules, metric_names.POLICY_CSAT_MIN_SAMPLE, "it") == "vector(10)"
     )  # the others keep the default
 
 
@@ -187,7 +188,7 @@ def test_burn_rates_read_the_event_time_verdict_gauges(directory: Directory) -> 
     # Not rate() over the processing-time counters: a correction would count twice, a replay crowd.
     assert all("_total" not in rule["expr"] and "rate(" not in rule["expr"] for rule in burn)
     requests = [rule["expr"] for rule in burn if rule["record"].startswith("deptpulse:sla_requests:")]
-    assert requests and all(names.SLA_VERDICTS in expr for expr in requests)
+    assert requests and all(metric_names.SLA_VERDICTS in expr for expr in requests)
 
 
 def test_burn_rate_windows_must_be_exported_by_the_worker() -> None:
@@ -288,21 +289,21 @@ def test_the_service_shortfall_recording_rules_join_the_policy_targets(directory
         for rule in group["rules"]
         if "record" in rule
     }
-    satisfaction = recorded[names.SERVICE_SATISFACTION_SHORTFALL]
-    assert names.SERVICE_CSAT_RESPONSES in satisfaction
+    satisfaction = recorded[metric_names.SERVICE_SATISFACTION_SHORTFALL]
+    assert metric_names.SERVICE_CSAT_RESPONSES in satisfaction
     assert (
-        f"{names.POLICY_SATISFIED_SHARE_TARGET} - on (provider_department) group_right "
-        f"{names.SERVICE_SATISFIED_SHARE}" in satisfaction
+        f"{metric_names.POLICY_SATISFIED_SHARE_TARGET} - on (provider_department) group_right "
+        f"{metric_names.SERVICE_SATISFIED_SHARE}" in satisfaction
     )
-    sla = recorded[names.SERVICE_SLA_SHORTFALL]
-    assert f"{names.POLICY_SLA_ATTAINMENT_TARGET} - on (provider_department) group_right" in sla
+    sla = recorded[metric_names.SERVICE_SLA_SHORTFALL]
+    assert f"{metric_names.POLICY_SLA_ATTAINMENT_TARGET} - on (provider_department) group_right" in sla
     assert all(expr.rstrip().endswith("> 0") for expr in (satisfaction, sla))
     by_name = {alert["alert"]: alert for alert in alerts(files)}
     for name, shortfall in (
-        ("DeptpulseSatisfactionBelowTarget", names.SERVICE_SATISFACTION_SHORTFALL),
-        ("DeptpulseCsatBelowTarget", names.SERVICE_SATISFACTION_SHORTFALL),
-        ("DeptpulseSatisfactionFallingWhileSlaMet", names.SERVICE_SATISFACTION_SHORTFALL),
-        ("DeptpulseSlaAttainmentBelowTarget", names.SERVICE_SLA_SHORTFALL),
+        ("DeptpulseSatisfactionBelowTarget", metric_names.SERVICE_SATISFACTION_SHORTFALL),
+        ("DeptpulseCsatBelowTarget", metric_names.SERVICE_SATISFACTION_SHORTFALL),
+        ("DeptpulseSatisfactionFallingWhileSlaMet", metric_names.SERVICE_SATISFACTION_SHORTFALL),
+        ("DeptpulseSlaAttainmentBelowTarget", metric_names.SERVICE_SLA_SHORTFALL),
     ):
         for key in ("description", "description_zh"):
             assert (
@@ -323,12 +324,12 @@ def test_satisfaction_alerts_name_a_recent_improvement_action(directory: Directo
         for key in ("description", "description_zh"):
             text = by_name[name]["annotations"][key]
             assert (
-                f"{names.IMPROVEMENT_ACTION_START}{{provider_department=%q,service_category=%q}} > time() - 1209600"
+                f"{metric_names.IMPROVEMENT_ACTION_START}{{provider_department=%q,service_category=%q}} > time() - 1209600"
                 in text
             )
             assert "`deptpulse actions list --provider {{ $labels.provider_department }}`" in text
     assert (
-        names.IMPROVEMENT_ACTION_START
+        metric_names.IMPROVEMENT_ACTION_START
         not in by_name["DeptpulseSlaAttainmentBelowTarget"]["annotations"]["description"]
     )
     # The worker exports the actions of the last ACTION_EXPORT_DAYS days: the alerts cannot look further.

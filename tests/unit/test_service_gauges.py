@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from prometheus_client import CollectorRegistry
 
+from schemas import metric_names
 from schemas.observability import names
 from stream_processors.core import MinuteAggregate
 from stream_processors.core.histogram import bucket_value
@@ -47,26 +48,26 @@ def test_services_over_all_customers_and_per_pair_with_series() -> None:
         return service_value(registry, metric, "hr", customer, service)
 
     # Over every customer: recruiting has 2 + 4 satisfied of 12 answers.
-    assert value(names.SERVICE_CSAT_RESPONSES, "*", "hr.recruiting") == 12
-    assert value(names.SERVICE_SATISFIED_SHARE, "*", "hr.recruiting") == pytest.approx(0.5)
-    assert value(names.SERVICE_CSAT_AVERAGE, "*", "hr.recruiting") == pytest.approx((10 + 6 + 16) / 12)
-    assert value(names.SERVICE_SLA_REQUESTS, "*", "hr.recruiting") == 4
-    assert value(names.SERVICE_SLA_ATTAINMENT, "*", "hr.recruiting") == pytest.approx(0.75)
+    assert value(metric_names.SERVICE_CSAT_RESPONSES, "*", "hr.recruiting") == 12
+    assert value(metric_names.SERVICE_SATISFIED_SHARE, "*", "hr.recruiting") == pytest.approx(0.5)
+    assert value(metric_names.SERVICE_CSAT_AVERAGE, "*", "hr.recruiting") == pytest.approx((10 + 6 + 16) / 12)
+    assert value(metric_names.SERVICE_SLA_REQUESTS, "*", "hr.recruiting") == 4
+    assert value(metric_names.SERVICE_SLA_ATTAINMENT, "*", "hr.recruiting") == pytest.approx(0.75)
     # p90 of 10 first responses, 9 in bucket 40 (~94 s) and one in bucket 60 (~944 s): bucket 40's.
-    assert value(names.SERVICE_FIRST_RESPONSE_P90, "*", "hr.recruiting") == pytest.approx(bucket_value(40))
+    assert value(metric_names.SERVICE_FIRST_RESPONSE_P90, "*", "hr.recruiting") == pytest.approx(bucket_value(40))
     # finance's own rows: recruiting 2 of 8, payroll 10 of 10.
-    assert value(names.SERVICE_SATISFIED_SHARE, "finance", "hr.recruiting") == pytest.approx(0.25)
-    assert value(names.SERVICE_SATISFIED_SHARE, "finance", "hr.payroll") == pytest.approx(1.0)
+    assert value(metric_names.SERVICE_SATISFIED_SHARE, "finance", "hr.recruiting") == pytest.approx(0.25)
+    assert value(metric_names.SERVICE_SATISFIED_SHARE, "finance", "hr.payroll") == pytest.approx(1.0)
     # Events without a service are "other" ("" would be no label at all in Prometheus).
-    assert value(names.SERVICE_CSAT_RESPONSES, "finance", names.OTHER_SERVICE) == 1
-    assert value(names.SERVICE_CSAT_RESPONSES, "finance", "") is None
+    assert value(metric_names.SERVICE_CSAT_RESPONSES, "finance", names.OTHER_SERVICE) == 1
+    assert value(metric_names.SERVICE_CSAT_RESPONSES, "finance", "") is None
     # it has no series of its own (not in pairs): it only counts in "*".
-    assert value(names.SERVICE_CSAT_RESPONSES, "it", "hr.recruiting") is None
+    assert value(metric_names.SERVICE_CSAT_RESPONSES, "it", "hr.recruiting") is None
     # A ratio without answers or requests is absent, never 0; the counts are 0.
-    assert service_value(registry, names.SERVICE_CSAT_RESPONSES, "it", "*", "it.access") == 0
-    assert service_value(registry, names.SERVICE_SATISFIED_SHARE, "it", "*", "it.access") is None
-    assert service_value(registry, names.SERVICE_SLA_ATTAINMENT, "it", "*", "it.access") is None
-    assert value(names.SERVICE_FIRST_RESPONSE_P90, "finance", "hr.payroll") is None
+    assert service_value(registry, metric_names.SERVICE_CSAT_RESPONSES, "it", "*", "it.access") == 0
+    assert service_value(registry, metric_names.SERVICE_SATISFIED_SHARE, "it", "*", "it.access") is None
+    assert service_value(registry, metric_names.SERVICE_SLA_ATTAINMENT, "it", "*", "it.access") is None
+    assert value(metric_names.SERVICE_FIRST_RESPONSE_P90, "finance", "hr.payroll") is None
 
 
 def test_series_that_left_the_window_are_removed_and_other_windows_kept() -> None:
@@ -78,14 +79,14 @@ def test_series_that_left_the_window_are_removed_and_other_windows_kept() -> Non
 
     gauges.update("7d", ROWS[2:], pairs)  # recruiting's answers left the 7-day window
 
-    assert service_value(registry, names.SERVICE_CSAT_RESPONSES, "hr", "*", "hr.recruiting") is None
-    assert service_value(registry, names.SERVICE_SATISFIED_SHARE, "hr", "finance", "hr.recruiting") is None
-    assert service_value(registry, names.SERVICE_CSAT_RESPONSES, "hr", "finance", "hr.payroll") == 10
-    assert service_value(registry, names.SERVICE_CSAT_RESPONSES, "hr", "*", "hr.payroll", "24h") == 10
+    assert service_value(registry, metric_names.SERVICE_CSAT_RESPONSES, "hr", "*", "hr.recruiting") is None
+    assert service_value(registry, metric_names.SERVICE_SATISFIED_SHARE, "hr", "finance", "hr.recruiting") is None
+    assert service_value(registry, metric_names.SERVICE_CSAT_RESPONSES, "hr", "finance", "hr.payroll") == 10
+    assert service_value(registry, metric_names.SERVICE_CSAT_RESPONSES, "hr", "*", "hr.payroll", "24h") == 10
 
     gauges.update("7d", [], pairs)
-    assert service_value(registry, names.SERVICE_CSAT_RESPONSES, "hr", "finance", "hr.payroll") is None
-    assert service_value(registry, names.SERVICE_CSAT_RESPONSES, "hr", "*", "hr.payroll", "24h") == 10
+    assert service_value(registry, metric_names.SERVICE_CSAT_RESPONSES, "hr", "finance", "hr.payroll") is None
+    assert service_value(registry, metric_names.SERVICE_CSAT_RESPONSES, "hr", "*", "hr.payroll", "24h") == 10
 
 
 def test_the_pairs_with_service_series_are_those_with_pair_series() -> None:
@@ -133,7 +134,7 @@ def test_recent_improvement_actions_are_published_with_their_start() -> None:
             "title": title,
             "started_on": started_on,
         }
-        return registry.get_sample_value(names.IMPROVEMENT_ACTION_START, labels)
+        return registry.get_sample_value(metric_names.IMPROVEMENT_ACTION_START, labels)
 
     assert (
         start("hr", "hr.recruiting", "Recruiting reorganised", "2026-03-01")

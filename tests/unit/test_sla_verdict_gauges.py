@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from schemas.observability import names
+from schemas import metric_names
 from stream_processors.metrics import Metrics, SlaVerdictGauges
 
 pytestmark = pytest.mark.unit
@@ -18,7 +18,7 @@ def test_the_verdict_gauges_zero_quiet_windows_and_drop_gone_providers() -> None
 
     def value(provider: str, verdict: str, window: str) -> float | None:
         labels = {"provider_department": provider, "verdict": verdict, "window": window}
-        return registry.get_sample_value(names.SLA_VERDICTS, labels)
+        return registry.get_sample_value(metric_names.SLA_VERDICTS, labels)
 
     assert (value("it", "met", "6h"), value("it", "breached", "6h")) == (3, 1)
     assert (value("it", "met", "5m"), value("it", "breached", "5m")) == (0, 0)
