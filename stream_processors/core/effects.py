@@ -16,11 +16,11 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 from schemas.directory import AlertPolicy
+from schemas.metric_names import Z_95
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from stream_processors.core import histogram
 from stream_processors.core.aggregates import (
-    Z_95,
     MinuteAggregate,
     csat_average,
     csat_average_margin,
