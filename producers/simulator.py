@@ -39,8 +39,6 @@ from zoneinfo import ZoneInfo
 
 from schemas.directory import Calendar, Department, Directory, SlaTarget
 from schemas.events import (
-    IN_PROGRESS,
-    WAITING_ON_CUSTOMER,
     ActionRecorded,
     Event,
     FeedbackSubmitted,
@@ -53,6 +51,7 @@ from schemas.events import (
     SurveyAnswered,
     SurveyInvited,
 )
+from schemas.ids import IN_PROGRESS, WAITING_ON_CUSTOMER
 
 _E = TypeVar("_E", bound=Event)
 

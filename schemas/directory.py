@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.events import WAITING_ON_CUSTOMER, DepartmentId, Priority
+from schemas.ids import WAITING_ON_CUSTOMER, DepartmentId, Priority
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -9,7 +9,7 @@ and service ids. Every rejection is an :class:`InvalidEvent` whose reason names 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -24,18 +24,11 @@ from pydantic import (
     model_validator,
 )
 
-if TYPE_CHECKING:
-    from schemas.directory import Directory
+from schemas.ids import DepartmentId, Identifier, KnownIds, Priority
 
 SCHEMA_VERSION: Final = 1
 
-DepartmentId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Priority = Literal["P1", "P2", "P3", "P4"]
 
-# Status values with a meaning for the SLA clock; any other status string is allowed and kept.
-WAITING_ON_CUSTOMER: Final = "waiting_on_customer"
-IN_PROGRESS: Final = "in_progress"
 
 
 class _EventBase(BaseModel):
@@ -230,7 +223,7 @@ class InvalidEvent(ValueError):
         self.kind = kind  # "decode" (not JSON / not UTF-8), "schema", "unknown_department"
 
 
-def parse_event(data: bytes | str, directory: Directory | None = None) -> Event:
+def parse_event(data: bytes | str, directory: KnownIds | None = None) -> Event:
     """Validate one JSON-encoded event (the wire format); raise :class:`InvalidEvent`."""
     try:
         return EVENT_ADAPTER.validate_json(data, context=_context(directory))
@@ -238,7 +231,7 @@ def parse_event(data: bytes | str, directory: Directory | None = None) -> Event:
         raise _invalid(exc) from None
 
 
-def validate_event(value: Any, directory: Directory | None = None) -> Event:
+def validate_event(value: Any, directory: KnownIds | None = None) -> Event:
     """Validate an event given as Python values (datetimes, not strings); raise :class:`InvalidEvent`."""
     if isinstance(value, _EventBase):
         value = value.model_dump()
@@ -253,11 +246,11 @@ def event_to_json(event: Event) -> bytes:
     return event.__pydantic_serializer__.to_json(event, exclude_none=True)
 
 
-def _context(directory: Directory | None) -> dict[str, Any] | None:
+def _context(directory: KnownIds | None) -> dict[str, Any] | None:
     return None if directory is None else {"directory": directory}
 
 
-def _directory_of(info: ValidationInfo) -> Directory | None:
+def _directory_of(info: ValidationInfo) -> KnownIds | None:
     context = info.context
     return context.get("directory") if isinstance(context, dict) else None
 

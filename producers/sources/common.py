@@ -24,14 +24,12 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, Final, TypeAlias
 
 from schemas.directory import Directory, UnmappedValue
+from schemas.events import Event as Event  # re-exported: the event union every adapter returns
 from schemas.events import (
-    IN_PROGRESS,
-    WAITING_ON_CUSTOMER,
     InvalidEvent,
-    Priority,
     validate_event,
 )
-from schemas.events import Event as Event  # re-exported: the event union every adapter returns
+from schemas.ids import IN_PROGRESS, WAITING_ON_CUSTOMER, Priority
 
 Adapter: TypeAlias = Callable[[Mapping[str, Any], Directory], list[Event]]
 # (mapping field, payload path named in errors, value) for resolve_department

@@ -52,7 +52,7 @@ from producers.sources.common import (
     status,
 )
 from schemas.directory import Directory
-from schemas.events import Priority
+from schemas.ids import Priority
 
 SOURCE: Final = "jira-sm"
 ORGANIZATIONS_FIELD: Final = "customfield_10002"

@@ -60,7 +60,7 @@ from producers.sources.common import (
     survey_answer,
 )
 from schemas.directory import Directory
-from schemas.events import Priority
+from schemas.ids import Priority
 
 SOURCE: Final = "servicenow"
 _PRIORITIES: Final[Mapping[str, Priority]] = {

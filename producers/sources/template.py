@@ -42,7 +42,7 @@ from producers.sources.common import (
     status,
 )
 from schemas.directory import Directory
-from schemas.events import Priority
+from schemas.ids import Priority
 
 SOURCE: Final = "template"
 _PRIORITIES: Final[Mapping[str, Priority]] = {"urgent": "P1", "high": "P2", "normal": "P3", "low": "P4"}

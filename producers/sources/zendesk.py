@@ -49,7 +49,7 @@ from producers.sources.common import (
     text,
 )
 from schemas.directory import Directory
-from schemas.events import Priority
+from schemas.ids import Priority
 
 SOURCE: Final = "zendesk"
 _WEBHOOK_PREFIX: Final = "zen:event-type:ticket."

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from pydantic import TypeAdapter
 
-from schemas.events import DepartmentId
+from schemas.ids import DepartmentId
 
 GRAFANA_ROLE = "deptpulse_grafana_ro"
 COMMENTS_ROLE = "deptpulse_comments_reader"

@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from schemas.directory import Directory
-from schemas.events import DepartmentId
+from schemas.ids import DepartmentId
 from schemas.secrets import SecretError, secret_from_environment
 
 MIN_SECRET_LENGTH: Final = 32

@@ -23,7 +23,8 @@ from producers.sources.common import (
     status,
 )
 from schemas.directory import UnmappedValue, load_directory
-from schemas.events import FeedbackSubmitted, Priority
+from schemas.events import FeedbackSubmitted
+from schemas.ids import Priority
 
 DIRECTORY = load_directory(Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "directory.yaml")
 
