@@ -1,41 +1,11 @@
 """The ClickHouse sink: effectively-once aggregates, idempotent side tables, offsets in ClickHouse.
 
-Why this is effectively once
-----------------------------
-Kafka offsets are NOT kept by Kafka's consumer group: the offset of the last message a batch
-covers is written IN THE SAME INSERT as the batch's aggregate deltas, into the one table
-``minute_buckets`` (``row_kind='offset'`` rows beside the ``row_kind='bucket'`` rows). One
-INSERT of fewer than ``max_insert_block_size`` rows into one partition of a MergeTree table is one
-part, committed atomically, so ClickHouse holds a batch's deltas if and only if it holds its
-offset. On every partition assignment the worker reads that applied offset X, rebuilds the
-partition's state from ``raw_events`` (offset <= X) and seeks the consumer to X + 1 (and also
-skips any message <= X it still sees), so nothing is counted twice. The worker commits X + 1 to
-Kafka after each batch too, but only so that lag tools have something to show; whatever the
-group's committed offset says, a partition resumes at X + 1 (or at the beginning when X = -1):
-records fetched while the assignment callback positions the partitions are dropped, a dropped
-batch moves the position back, and the first records after an assignment are checked to start
-where they must (EventsConsumer; docs/reliability.md, bugs 1 and 2, found and fixed this way).
-
-Order of writes in a batch (each retried with backoff until it succeeds; a batch is never
-dropped while its partitions are owned):
-
-1. ``raw_events``, ``comments``, ``request_facts``: idempotent by their keys (ReplacingMergeTree),
-   so a batch written again after a crash leaves the same rows.
-2. dead letters to Kafka (at-least-once; readers dedupe by source topic/partition/offset).
-3. ``minute_buckets``: deltas + offsets, the commit point. Inserted with an
-   ``insert_deduplication_token`` naming the batch (topic and each partition's offset range), so
-   an insert retried after a timeout whose first attempt did land is dropped by ClickHouse
-   (``non_replicated_deduplication_window`` on the table; default on Replicated tables). Before
-   a retry the sink also reads the applied offset back and skips the insert if it already landed.
-
-A batch for a partition that is revoked while it is being retried is abandoned, never written:
-the partition's new owner starts from what ClickHouse holds. What remains unguarded is an insert
-already on the wire when its worker loses the partition AND it lands after the new owner read X
-(a stalled worker whose session expired); keep the client's send/receive timeout below the
-consumer's rebalance timeout so the old owner has given up before the rebalance completes.
-
-All calls into clickhouse-connect are synchronous (chdb has no async client); the async wrapper
-:class:`AsyncClickHouseSink` runs them on one dedicated thread so the event loop never blocks.
+:class:`ClickHouseSink` writes a batch in order: ``raw_events``, ``comments`` and
+``request_facts`` (idempotent by their keys), then ``minute_buckets`` with the batch's aggregate
+deltas and each partition's applied offset in ONE insert, the commit point; it reads the applied
+offsets back on assignment. :class:`AsyncClickHouseSink` runs its calls on one thread (chdb has
+no async client) and retries failures with :class:`RetryPolicy`. Why this is effectively once,
+and what stays unguarded: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -43,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -338,9 +309,20 @@ class Abandoned(Exception):
 
 @dataclass
 class RetryPolicy:
+    """The one retry policy of ClickHouse calls: exponential backoff with jitter. Retry n (from 0)
+    waits a uniformly drawn time between half and all of ``min(max_s, initial_s * factor**n)``, so
+    workers that lost ClickHouse together do not come back in step, and none waits longer than
+    ``max_s``."""
+
     initial_s: float = 0.2
     max_s: float = 10.0
     factor: float = 2.0
+    draw: Callable[[], float] = field(default=random.random, repr=False)  # uniform in [0, 1)
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (0 for the first)."""
+        ceiling = min(self.max_s, self.initial_s * self.factor ** min(retry, 64))
+        return ceiling * (0.5 + 0.5 * self.draw())
 
 
 class AsyncClickHouseSink:
@@ -395,7 +377,7 @@ class AsyncClickHouseSink:
         self, step: str, function: Callable[..., T], *args: Any, should_abandon: Callable[[], bool]
     ) -> T:
         """``call`` until it succeeds; raise :class:`Abandoned` when ``should_abandon()`` turns true."""
-        delay = self._policy.initial_s
+        retry = 0
         while True:
             if should_abandon():
                 raise Abandoned(step)
@@ -403,9 +385,10 @@ class AsyncClickHouseSink:
                 return await self.call(function, *args)
             except Exception as exc:  # any driver or server error: ClickHouse is down or refused
                 self._on_error(step, exc)
+                delay = self._policy.delay(retry)
                 log.warning("ClickHouse %s failed (%s); retrying in %.1fs", step, _one_line(exc), delay)
                 await _sleep_unless(delay, should_abandon)
-                delay = min(delay * self._policy.factor, self._policy.max_s)
+                retry += 1
 
     async def write(
         self,
@@ -418,13 +401,12 @@ class AsyncClickHouseSink:
         written = await self.retrying("side tables", self.sink.write_side_tables, batch, should_abandon=should_abandon)
         if before_commit is not None:
             await before_commit()
-        first_attempt = True
+        retry = 0
         while True:
-            if not first_attempt:
+            if retry:
                 landed = await self.retrying("read back", self.sink.batch_landed, batch, should_abandon=should_abandon)
                 if landed:
                     break
-            first_attempt = False
             if should_abandon():
                 raise Abandoned("aggregates")
             try:
@@ -432,8 +414,12 @@ class AsyncClickHouseSink:
                 break
             except Exception as exc:
                 self._on_error("aggregates", exc)
-                log.warning("ClickHouse aggregate insert failed (%s); checking and retrying", _one_line(exc))
-                await _sleep_unless(self._policy.initial_s, should_abandon)
+                delay = self._policy.delay(retry)
+                log.warning(
+                    "ClickHouse aggregate insert failed (%s); checking and retrying in %.1fs", _one_line(exc), delay
+                )
+                await _sleep_unless(delay, should_abandon)
+                retry += 1
         return written
 
     def close(self) -> None:
