@@ -4,26 +4,9 @@
 to a :class:`BatchSink` and a dead-letter sender, so tests drive it with fakes and no Kafka.
 :class:`EventsConsumer` feeds it from Kafka: an aiokafka group consumer whose rebalance listener
 loads each assigned partition's applied offset from ClickHouse, rebuilds its processor from
-``raw_events`` and seeks to the next offset (see :mod:`stream_processors.sinks.clickhouse` for
-why that makes the pipeline effectively once). Batches: up to 5,000 messages or 1 s.
-
-Why the events topic is not read through a Faust stream (faust-streaming 0.15.3, read and
-measured here):
-
-- Throughput: Faust's ``Consumer._drain_messages`` awaits ``wait_first(callback(message), ...)``
-  per message, two asyncio tasks each; an agent that does nothing gets 5,500-10,000 messages/s
-  (``stream.take_events(5000, within=1.0)`` / ``stream.events()``), half the 20,000 events/s a
-  worker must sustain. aiokafka's ``getmany`` alone delivers ~280,000/s here.
-- Commits: ``take()``/``take_events()`` ack the whole buffer in the generator's ``finally``, i.e.
-  when the agent asks for the next batch, but also when the generator is closed because the agent
-  raised; and the stream iterator itself acks messages it skips during a rebalance (generation
-  change, flow control off). Faust commits the highest contiguous acked offset, so its commit can
-  pass data that never reached ClickHouse; after a crash those messages would be skipped.
-
-So the worker keeps its offsets in ClickHouse and positions the consumer itself, which needs a
-consumer whose assignment callback may seek before anything is fetched: aiokafka's. The Faust app
-still runs the worker (lifecycle, signals, web server, ``/metrics``, timers; see
-:mod:`stream_processors.app`), with Faust's own Kafka clients switched off.
+``raw_events`` and seeks to the next offset. Batches: up to ``worker_batch_max_events`` messages
+(10,000 by default) or ``worker_batch_wait_seconds`` (1 s). Why aiokafka and not a Faust stream,
+and why that makes the pipeline effectively once: docs/architecture.md.
 """
 
 from __future__ import annotations

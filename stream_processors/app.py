@@ -4,9 +4,9 @@
 ``settings.bind_host:settings.worker_port``) serves ``/metrics``, whose data directory is
 ``<home>/worker/<worker_id>``, and which runs, as a Faust task, the events agent: the aiokafka
 consumer group ``deptpulse-worker`` on ``settings.events_topic`` feeding
-:class:`~stream_processors.agents.BatchHandler` (why not a Faust stream: see
-:mod:`stream_processors.agents`). A timer refreshes the business gauges (and the SLA verdicts of
-the burn-rate windows, the first-response backlog and the requests at risk of an SLA breach) from
+:class:`~stream_processors.agents.BatchHandler` (why not a Faust stream: docs/architecture.md).
+A timer refreshes the business gauges (and the SLA verdicts of the burn-rate windows, the
+first-response backlog and the requests at risk of an SLA breach) from
 ClickHouse.
 """
 
