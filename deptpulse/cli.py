@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -362,7 +363,6 @@ def simulate_command(
 ) -> None:
     """Simulate the example organisation's service traffic into Kafka (or a JSONL file)."""
     import contextlib
-    import time
     from collections import Counter
     from datetime import UTC, datetime, timedelta
 
@@ -457,6 +457,7 @@ def publish_command(ctx: click.Context, file: Path, rejects_path: Path | None, d
         disable=size < _PROGRESS_MIN_BYTES,
     )
     summary: ImportSummary | None = None
+    clock = time.monotonic()
     try:
         with sink, progress:  # the publisher flushes on exit: DeliveryError if any send failed
             task = progress.add_task(f"publishing {file.name}", total=size)
@@ -469,6 +470,13 @@ def publish_command(ctx: click.Context, file: Path, rejects_path: Path | None, d
     except OSError as exc:
         raise UserError(f"cannot read {file}: {exc.strerror or exc}") from exc
     assert summary is not None
+    elapsed = time.monotonic() - clock  # up to the last acknowledgement: the sink flushed on exit
+    # On stderr with the progress bar: stdout keeps the one summary line scripts read.
+    click.echo(
+        f"{summary.published:,} events {'validated' if dry_run else 'acknowledged'} in {elapsed:.1f} s: "
+        f"{summary.published / max(elapsed, 1e-9):,.0f} events/s",
+        err=True,
+    )
     verb = "valid" if dry_run else f"published to {settings.events_topic}"
     click.echo(f"{summary.published} events {verb}, {summary.rejected} rejected", nl=not summary.rejected)
     if summary.rejected:
