@@ -15,6 +15,9 @@ topic, and each path's clock stops when the last record is acknowledged (acks=al
 Runs alternate sdk and baseline so that a busy machine hurts both alike; the table shows every
 run and the medians. The validation cost (``validate_event`` with the directory, the step the SDK
 adds) is measured separately over the same events: median of the passes, µs per event.
+
+Target: the SDK's median events/s >= 1.6x the baseline's. Where the time goes, before and after
+the SDK's changes (py-spy profiles): docs/performance.md.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from producers.simulator import simulate
 from schemas.directory import Directory, load_directory
 from schemas.events import Event, event_to_json, validate_event
 
-TARGET_EVENTS_PER_S = 50_000
+TARGET_RATIO = 1.6  # issue 15: the validating SDK at >= 1.6x KafkaProducer defaults, same run
 _SIMULATED_RATE = 50.0  # events per second of event time: many requests in flight, as in a busy org
 
 
@@ -219,8 +222,8 @@ def main() -> None:
     print(
         f"{'validation: validate_event with the directory':<50}{validation:>12.1f} µs/event, median of 5 passes"
     )
-    verdict = "met" if sdk_rate >= TARGET_EVENTS_PER_S else "NOT met"
-    print(f"{'target >= 50,000 events/s with validation':<50}{verdict:>12}")
+    verdict = "met" if sdk_rate >= TARGET_RATIO * baseline_rate else "NOT met"
+    print(f"{f'target >= {TARGET_RATIO}x the baseline, with validation':<50}{verdict:>12}")
     if sweep:
         print()
         print(f"{'SDK tuning variant (one run each)':<50}{'events/s':>12}{'CPU µs/ev':>10}")
@@ -239,7 +242,7 @@ def main() -> None:
                     better="higher",
                     baseline=baseline_rate,
                     baseline_name=baseline_name,
-                    target=f">= {TARGET_EVENTS_PER_S:,} events/s",
+                    target=f">= {TARGET_RATIO}x the baseline",
                 ),
                 figure(
                     "validating Publisher: CPU per event, median",
