@@ -27,7 +27,8 @@ days) is in play. Timed ``--runs`` times each after one warm-up:
 - **baseline** without pre-aggregation: ``request_facts FINAL`` (counts, exact quantiles, SLA)
   plus ``raw_events FINAL`` (CSAT and NPS from the payloads).
 
-Target: median and max <= 200 ms for the scorecard and the matrix.
+Target (issue 15): median <= 100 ms for the scorecard and the matrix on the parts as inserted,
+without relying on background merges (stretch: 50 ms). Where the time goes: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from stream_processors.scorecard.queries import (
 from stream_processors.scorecard.service import ScorecardService
 from stream_processors.scorecard.windows import Window
 
-TARGET_MS = 200.0
+TARGET_MS = 100.0  # issue 15: median, on the parts as inserted (not relying on background merges)
 # 1 open + 1 reply + 0.5 pauses + 1 resolution + 0.12 reopen + 0.85 close + 0.35 CSAT = 4.82, of which
 # 4.74 fall inside the data's span (the late closes of the last requests are dropped).
 EVENTS_PER_REQUEST = 4.74
@@ -542,10 +543,10 @@ def main() -> None:
         print(f"check: {provider}'s CSAT answers in the window agree on both paths ({raw_csat:,})")
         client.close()
 
-    print(f"\nsummary, median / max ms (target <= {TARGET_MS:.0f} ms each):")
+    print(f"\nsummary, median / max ms (target: median <= {TARGET_MS:.0f} ms, parts as inserted):")
     for name in ("scorecard", "matrix"):
         fast, slow = timings[f"{name}_rollups"], timings[f"{name}_baseline"]
-        verdict = "OK" if max(fast) <= TARGET_MS else "OVER TARGET"
+        verdict = "OK" if statistics.median(fast) <= TARGET_MS else "OVER TARGET"
         line = (
             f"  {name:<10} pre-aggregated {statistics.median(fast):7.1f} / {max(fast):7.1f} {verdict:<11}  "
             f"baseline {statistics.median(slow):8.1f} / {max(slow):8.1f}  "
@@ -588,7 +589,10 @@ def _figures(timings: dict[str, list[float]], provider: str) -> list[dict[str, o
                             better="lower",
                             baseline=measure(timings[f"{name}_baseline"]),
                             baseline_name=baseline_name,
-                            target=f"<= {TARGET_MS:.0f} ms",
+                            # The target is the median on the parts as inserted, not after merges.
+                            target=f"<= {TARGET_MS:.0f} ms"
+                            if (statistic, key) == ("median", f"{name}_rollups")
+                            else None,
                         )
                     )
     return figures
