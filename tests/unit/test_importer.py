@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +251,23 @@ def test_sink_errors_other_than_invalid_events_stop_the_import(tmp_path: Path, d
     with pytest.raises(ConnectionError):
         import_file(source, BrokenSink())
     assert not default_rejects_path(source).exists()
+
+
+def test_publish_dry_run_keeps_its_summary_on_stdout_and_reports_events_per_s_on_stderr(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from deptpulse.cli import main
+    from producers.simulator import simulate
+    from schemas.events import event_to_json
+
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    events = list(simulate(load_directory(EXAMPLE_ORG), start, timedelta(minutes=30), 2.0, 4))
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(event_to_json(event) + b"\n" for event in events))
+    env = {"DEPTPULSE_DIRECTORY_PATH": str(EXAMPLE_ORG), "DEPTPULSE_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+    result = CliRunner().invoke(main, ["publish", "--dry-run", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{len(events)} events valid, 0 rejected\n"
+    assert re.fullmatch(rf"{len(events):,} events validated in \d+\.\d s: [\d,]+ events/s\n", result.stderr)
