@@ -447,14 +447,16 @@ def publish_command(ctx: click.Context, file: Path, rejects_path: Path | None, d
     except (DirectoryError, PublisherError) as exc:
         raise UserError(str(exc)) from exc
     size = file.stat().st_size
+    stderr = Console(stderr=True)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=stderr,
         transient=True,
-        disable=size < _PROGRESS_MIN_BYTES,
+        # No bar into a CI log or a file: even a transient one leaves a blank line there.
+        disable=size < _PROGRESS_MIN_BYTES or not stderr.is_terminal,
     )
     summary: ImportSummary | None = None
     clock = time.monotonic()
