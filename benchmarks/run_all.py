@@ -265,8 +265,8 @@ def render(
         "",
         "## Results",
         "",
-        "Where the time goes in the publisher and the scorecard queries, from py-spy profiles and "
-        "ClickHouse's query log, before and after issue 15's changes: [performance.md](performance.md).",
+        "Where the time goes in the publisher and the scorecard queries (py-spy profiles, the queries "
+        "timed step by step, and what is not done of issue 15): [performance.md](performance.md).",
         "",
     ]
     for outcome in outcomes:
