@@ -10,8 +10,7 @@ COPY stream_processors stream_processors
 COPY schemas schemas
 COPY notifiers notifiers
 COPY deploy deploy
-# Installed in place (-e): settings find their defaults under deploy/ relative to the source tree
-# (deptpulse.settings.REPO_ROOT), which a regular install into site-packages would lose.
-RUN pip install --no-cache-dir -c constraints.txt -e .
+# A regular install: deploy/ (linked from deptpulse/deploy) is package data of the wheel.
+RUN pip install --no-cache-dir -c constraints.txt .
 
 ENTRYPOINT ["deptpulse"]

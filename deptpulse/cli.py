@@ -554,7 +554,7 @@ def rules_generate(
     """
     from dataclasses import replace
 
-    from deptpulse.settings import REPO_ROOT
+    from deptpulse.settings import DEPLOY_DIR
     from schemas.directory import DirectoryError, load_directory
     from schemas.observability import ObservabilityOptions, generate_files
 
@@ -571,7 +571,7 @@ def rules_generate(
     options = replace(options, alertmanager=replace(options.alertmanager, **alertmanager))
     if grafana_url is not None:
         options = replace(options, rules=replace(options.rules, grafana_url=grafana_url))
-    root = deploy_dir or REPO_ROOT / "deploy"
+    root = deploy_dir or DEPLOY_DIR
     files = {root / relative: text for relative, text in generate_files(directory, options).items()}
     if check:
         differing = [

@@ -47,7 +47,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from deptpulse.mailsink import DEFAULT_PORT as MAIL_SINK_PORT
 from deptpulse.mailsink import OutboxMessage, read_outbox
-from deptpulse.settings import REPO_ROOT, Settings
+from deptpulse.settings import DEPLOY_DIR, Settings
 from deptpulse.stack import (
     PROMETHEUS_CONFIG,
     SERVICES,
@@ -80,8 +80,8 @@ GATEWAY_TOKENS = {
 ALERTING_TITLE = (
     "Generating the alert rules from the example directory; Prometheus evaluates them from now on"
 )
-TEMPLATES = REPO_ROOT / "deploy" / "alertmanager" / "templates"
-DASHBOARDS = REPO_ROOT / "deploy" / "grafana"
+TEMPLATES = DEPLOY_DIR / "alertmanager" / "templates"
+DASHBOARDS = DEPLOY_DIR / "grafana"
 
 
 # --- the alerting configuration as a copy with other timings (also used by the alert e2e test) ----
@@ -376,7 +376,7 @@ class Demo:
     def stack_alertmanager_config(self) -> Path:
         from deptpulse.stack import ALERTMANAGER_CONFIG
 
-        return ALERTMANAGER_CONFIG.relative_to(REPO_ROOT)
+        return Path("deploy") / ALERTMANAGER_CONFIG.relative_to(DEPLOY_DIR)
 
     def reload_prometheus(self, source: Path, run_label: bool = False) -> None:
         """Point the stack's Prometheus at ``source``'s rules. With ``run_label``, every alert it sends

@@ -14,8 +14,12 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The checkout; only for files a wheel does not ship (docs/configuration.md).
 REPO_ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE_DIRECTORY = REPO_ROOT / "deploy" / "directory" / "example-org.yaml"
+# deploy/ ships inside the package: deptpulse/deploy links to the checkout's deploy/ and a wheel
+# holds a copy (pyproject.toml's package data), so an installed package finds it too.
+DEPLOY_DIR = (Path(__file__).parent / "deploy").resolve()
+EXAMPLE_DIRECTORY = DEPLOY_DIR / "directory" / "example-org.yaml"
 # The one SASL mechanism deptpulse uses with SASL_SSL (the local stack's broker enables only it).
 KAFKA_SASL_MECHANISM: Final = "SCRAM-SHA-512"
 LOCAL_KAFKA_PORT: Final = 19092  # the local stack's first broker
@@ -125,7 +129,7 @@ class Settings(BaseSettings):
 
     # The ingestion gateway (producers/gateway.py).
     gateway_integrations_path: Path = Field(
-        default=REPO_ROOT / "deploy" / "gateway" / "integrations.example.yaml",
+        default=DEPLOY_DIR / "gateway" / "integrations.example.yaml",
         description="The gateway's integrations YAML: names, allowed sources, credentials, rate limits.",
     )
     gateway_max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")

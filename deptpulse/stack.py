@@ -50,9 +50,9 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from deptpulse.kafka_clients import kafka_python_kwargs
-from deptpulse.settings import KAFKA_SASL_MECHANISM, REPO_ROOT, Settings, kafka_replication
+from deptpulse.settings import DEPLOY_DIR, KAFKA_SASL_MECHANISM, Settings, kafka_replication
 
-DEPLOY = REPO_ROOT / "deploy"
+DEPLOY = DEPLOY_DIR
 SERVICES = ("kafka", "wecom-relay", "alertmanager", "prometheus")  # start order; stopped in reverse
 KAFKA_POM = DEPLOY / "kafka" / "pom.xml"
 KAFKA_LOG4J = DEPLOY / "kafka" / "log4j2.xml"
