@@ -762,6 +762,7 @@ def report_command(
 
     from schemas.directory import load_directory
     from stream_processors.actions.api import actions_source
+    from stream_processors.at_risk.api import at_risk_source
     from stream_processors.scorecard.report import (
         ReportError,
         ReportRequest,
@@ -803,6 +804,7 @@ def report_command(
                 actions_source(backend, directory, settings.action_window_days, settings.action_settling_days)
                 if html
                 else None,
+                at_risk=at_risk_source(backend, directory) if html else None,
             )
     except ReportError as exc:
         raise UserError(str(exc)) from exc

@@ -66,7 +66,9 @@ class Reads:
 
     def page(self) -> ReportPage:
         """The served scorecard page (``/scorecard/<department>``)."""
-        return ReportPage(self.scorecard, self.directory, self.comments, self.campaigns, self.actions)
+        return ReportPage(
+            self.scorecard, self.directory, self.comments, self.campaigns, self.actions, self.at_risk
+        )
 
 
 def read_endpoints(client: Client, directory: Directory, settings: Settings) -> dict[str, Endpoint]:

@@ -583,17 +583,18 @@ def _at_risk_alert(options: RuleOptions) -> _AlertSpec:
         description=(
             "{provider} has {value:int} open requests from {customer} with at most {share} of their "
             "{target} target left on the SLA's clock (business hours, pauses excluded), not yet past it "
-            f"(alert at {threshold} or more for {for_}). Work on them first; each with the time it has "
-            "left: the worker's read API, {page}.",
+            f"(alert at {threshold} or more for {for_}). Work on them first; the scorecard page lists each "
+            "with the time it has left: {page}, or the read API's {api}.",
             "{provider} 有 {value:int} 个来自{customer}的未结请求，其{target}时限按 SLA 计时（工作时间，暂停不计）"
             f"仅剩 {{share}} 或更少，尚未超时（达到 {threshold} 个并持续 {for_} 即告警）。请优先处理；"
-            "各请求的剩余时间见 worker 的读取 API：{page}。",
+            "记分卡页面列出了各请求及其剩余时间：{page}，或读取 API 的 {api}。",
         ),
         dashboard_uid=names.SCORECARD_UID,
         snippets={
             "target": (_AT_RISK_TARGET["en"], _AT_RISK_TARGET["zh"]),
             "share": policy_value(metric_names.POLICY_SLA_AT_RISK_SHARE, "pct"),
-            "page": f"`{AT_RISK_PATH}?provider={{{{ $labels.provider_department }}}}`",
+            "page": command("report", "--format html", customer=False),
+            "api": f"`{AT_RISK_PATH}?provider={{{{ $labels.provider_department }}}}`",
         },
     )
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final, Protocol
 
+from clickhouse_connect.driver.client import Client
+
 from schemas.directory import Directory
 from schemas.observability import names
 from stream_processors.at_risk.reading import AtRiskService
@@ -41,6 +43,14 @@ def endpoints(service: AtRiskService, directory: Directory) -> dict[str, Endpoin
         return {"at": now.isoformat(), "rows": [risk._asdict() for risk in service.at_risk(now, provider)]}
 
     return {AT_RISK_PATH: Endpoint(frozenset({"provider"}), parse, answer)}
+
+
+def at_risk_source(backend: RemoteScorecard | Client, directory: Directory) -> AtRiskSource:
+    """The at-risk requests from the worker's read API (a :class:`RemoteScorecard`: the worker's
+    clock) or from a ClickHouse client."""
+    if isinstance(backend, RemoteScorecard):
+        return RemoteAtRisk(backend)
+    return AtRiskService.over(backend, directory)
 
 
 class RemoteAtRisk:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from schemas.directory import Directory
 from stream_processors.actions.api import ActionsSource
+from stream_processors.at_risk.api import AtRiskSource
 from stream_processors.comments.api import CommentsSource
 from stream_processors.scorecard.report import ReportRequest, produce
 from stream_processors.scorecard.service import ScorecardSource
@@ -24,12 +25,14 @@ class ReportPage:
         comments: CommentsSource,
         campaigns: CampaignsSource,
         actions: ActionsSource,
+        at_risk: AtRiskSource | None = None,
     ) -> None:
         self._source = source
         self._directory = directory
         self._comments = comments
         self._campaigns = campaigns
         self._actions = actions
+        self._at_risk = at_risk
 
     def render(
         self, provider: str, window: Window, with_comments: bool, matrix_shared: bool, generated_at: datetime
@@ -44,4 +47,5 @@ class ReportPage:
             campaigns=self._campaigns,
             actions=self._actions,
             matrix_shared=matrix_shared,
+            at_risk=self._at_risk,
         )

@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 from schemas.directory import AlertPolicy, Directory
 from stream_processors.actions.measuring import ActionRow
 from stream_processors.actions.render import action_markers, actions_context
 from stream_processors.comments.reading import ThemesAnswer
+from stream_processors.core.at_risk import AtRiskRequest
 from stream_processors.scorecard import formatting as fmt
 from stream_processors.scorecard.charts import (
     Heatmap,
@@ -62,6 +63,7 @@ class HtmlReport:
     themes: ThemesAnswer | None = None  # only with --with-comments
     campaigns: Sequence[CampaignRow] = ()  # the provider's survey campaigns (the latest is shown)
     actions: Sequence[ActionRow] = ()  # the provider's improvement actions with their effect
+    at_risk: Sequence[AtRiskRequest] = ()  # the provider's open requests about to breach a target
     matrix_shared: bool = True  # False: the head's directory visibility is own; no matrix shown
 
 
@@ -345,6 +347,33 @@ def _length(length: timedelta) -> str:
     return f"{minutes} minutes"
 
 
+class AtRiskLine(NamedTuple):
+    """One request at risk as the page shows it."""
+
+    request_id: str
+    customer: str  # department id
+    service: str  # display name ("other" for none)
+    target: str  # "first response" or "resolution"
+    left: str
+    target_time: str
+    clock: str  # "business hours" or "calendar time"
+
+
+def _at_risk_lines(report: HtmlReport) -> list[AtRiskLine]:
+    return [
+        AtRiskLine(
+            risk.request_id,
+            risk.customer_department,
+            service_name(report.directory, risk.service_category or None),
+            risk.sla.replace("_", " "),
+            fmt.duration(risk.left_s),
+            fmt.duration(risk.target_s),
+            "business hours" if risk.business_clock else "calendar time",
+        )
+        for risk in report.at_risk
+    ]
+
+
 def _context(report: HtmlReport) -> dict[str, Any]:
     """What the templates show besides ``report`` itself, computed once."""
     directory = report.directory
@@ -379,6 +408,8 @@ def _context(report: HtmlReport) -> dict[str, Any]:
         "question_lines": _question_lines(report),
         "campaign": campaign_context(report.campaigns, directory),
         "actions": actions_context(report.actions, directory),
+        "at_risk_lines": _at_risk_lines(report),
+        "at_risk_share": directory.policy_for(report.provider).sla_at_risk_share,
         "matrices": _matrices(report),
     }
 

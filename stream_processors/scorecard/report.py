@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from deptpulse.settings import Settings
 from schemas.directory import Directory
 from stream_processors.actions.api import ActionsSource
+from stream_processors.at_risk.api import AtRiskSource
 from stream_processors.comments.api import CommentsSource, RemoteComments
 from stream_processors.comments.reading import ClickHouseComments, CommentQuery, CommentsService
 from stream_processors.scorecard.export import csv_text, json_text, terminal_text
@@ -197,10 +198,12 @@ def produce(
     campaigns: CampaignsSource | None = None,
     actions: ActionsSource | None = None,
     matrix_shared: bool = True,
+    at_risk: AtRiskSource | None = None,
 ) -> str:
     """The report in the requested format; storage and API failures become :class:`ReportError`.
     ``comments`` gives the HTML page its themes and quotes (``request.with_comments``); ``campaigns``
-    and ``actions`` its latest survey campaign and its actions with their effect. Without
+    and ``actions`` its latest survey campaign and its actions with their effect; ``at_risk`` its
+    open requests about to breach a target (of ``request.customer`` only, when given). Without
     ``matrix_shared`` the page neither reads nor shows the organisation matrix."""
     with query_errors():
         if request.by == "question" and request.output_format != "html":
@@ -245,6 +248,13 @@ def produce(
                 else None,
                 campaigns=campaigns.campaigns(request.provider) if campaigns is not None else (),
                 actions=actions.actions(generated_at, request.provider) if actions is not None else (),
+                at_risk=[
+                    risk
+                    for risk in at_risk.at_risk(generated_at, request.provider)
+                    if request.customer in (None, risk.customer_department)
+                ]
+                if at_risk is not None
+                else (),
                 matrix_shared=matrix_shared,
             )
         )
