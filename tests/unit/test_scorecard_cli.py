@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from deptpulse.cli import main
 from deptpulse.settings import EXAMPLE_DIRECTORY, Settings
 from stream_processors.actions import api as actions_api
+from stream_processors.at_risk import api as at_risk_api
 from stream_processors.scorecard import report as report_module
 from stream_processors.scorecard.rows import ROW_FIELDS
 from stream_processors.scorecard.service import ScorecardService
@@ -49,9 +50,10 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
 
     monkeypatch.setattr(report_module, "open_backend", fake_open_backend)
     monkeypatch.setattr(report_module, "scorecard_source", ScorecardService)
-    # No campaigns or actions in memory: the page shows that none was recorded.
+    # No campaigns, actions or requests at risk in memory: the page shows that there are none.
     monkeypatch.setattr(surveys_api, "campaigns_source", lambda backend, directory, comments=None: NoRecords())
     monkeypatch.setattr(actions_api, "actions_source", lambda backend, directory, *days: NoRecords())
+    monkeypatch.setattr(at_risk_api, "at_risk_source", lambda backend, directory: NoRecords())
     return calls
 
 
@@ -60,6 +62,9 @@ class NoRecords:
         return []
 
     def actions(self, now: datetime, provider: str | None = None) -> list[Any]:
+        return []
+
+    def at_risk(self, now: datetime, provider: str | None = None) -> list[Any]:
         return []
 
 
