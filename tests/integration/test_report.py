@@ -483,6 +483,7 @@ def test_the_report_asks_the_read_api_when_a_worker_listens(
         "/api/v1/questions",
         "/api/v1/surveys",
         "/api/v1/actions",
+        "/api/v1/at-risk",
         "/api/v1/services",
     ]
 
