@@ -42,6 +42,10 @@ AGGREGATE_COLUMNS: Final = (
     "nps_promoters",
     "nps_passives",
     "nps_detractors",
+    "first_response_sla_met",
+    "first_response_sla_breached",
+    "resolution_sla_met",
+    "resolution_sla_breached",
 )
 
 
@@ -65,6 +69,10 @@ class SampleKind(IntEnum):
     SLA_BREACHED = 6
     CSAT = 7
     NPS = 8
+    FIRST_RESPONSE_SLA_MET = 9  # the first-response target, judged at the first response
+    FIRST_RESPONSE_SLA_BREACHED = 10  # ... or when it passed without one
+    RESOLUTION_SLA_MET = 11  # the resolution target, judged at the first resolution
+    RESOLUTION_SLA_BREACHED = 12  # ... or when it passed without one
 
 
 class Sample(NamedTuple):
@@ -91,7 +99,7 @@ class MinuteAggregate:
     resolution_business_sum_s: float = 0.0
     resolution_wall_sum_s: float = 0.0
     resolution_hist: Histogram = field(default_factory=dict)
-    sla_met: int = 0
+    sla_met: int = 0  # the combined verdict, at the first resolution: both targets met
     sla_breached: int = 0
     csat_1: int = 0
     csat_2: int = 0
@@ -101,6 +109,10 @@ class MinuteAggregate:
     nps_promoters: int = 0
     nps_passives: int = 0
     nps_detractors: int = 0
+    first_response_sla_met: int = 0  # in the minute of the first response
+    first_response_sla_breached: int = 0  # in the minute the target passed
+    resolution_sla_met: int = 0  # in the minute of the first resolution
+    resolution_sla_breached: int = 0  # in the minute the target passed
 
     def to_row(self) -> tuple[int | float | Histogram, ...]:
         """Column values in :data:`AGGREGATE_COLUMNS` order (histograms copied)."""
@@ -126,6 +138,10 @@ class MinuteAggregate:
             self.nps_promoters,
             self.nps_passives,
             self.nps_detractors,
+            self.first_response_sla_met,
+            self.first_response_sla_breached,
+            self.resolution_sla_met,
+            self.resolution_sla_breached,
         )
 
     def is_zero(self) -> bool:
@@ -170,6 +186,14 @@ class MinuteAggregator:
         elif kind == SampleKind.CSAT:
             name = _CSAT_COLUMNS[sample.score]
             setattr(aggregate, name, getattr(aggregate, name) + sign)
+        elif kind == SampleKind.FIRST_RESPONSE_SLA_MET:
+            aggregate.first_response_sla_met += sign
+        elif kind == SampleKind.FIRST_RESPONSE_SLA_BREACHED:
+            aggregate.first_response_sla_breached += sign
+        elif kind == SampleKind.RESOLUTION_SLA_MET:
+            aggregate.resolution_sla_met += sign
+        elif kind == SampleKind.RESOLUTION_SLA_BREACHED:
+            aggregate.resolution_sla_breached += sign
         elif kind == SampleKind.NPS:
             score = sample.score
             if score >= 9:
@@ -218,8 +242,12 @@ class Summary:
     nps_count: int
     nps: float | None  # -100..100
     nps_margin95: float | None  # half-width of the 95 % interval, in NPS points
-    sla_count: int
+    sla_count: int  # combined verdicts: both targets, judged at the first resolution
     sla_attainment: float | None
+    first_response_sla_count: int  # first-response verdicts: at the response or when the target passed
+    first_response_sla_attainment: float | None
+    resolution_sla_count: int  # resolution verdicts: at the first resolution or when the target passed
+    resolution_sla_attainment: float | None
     first_response_p50_s: float | None  # business seconds, from the histogram
     first_response_p90_s: float | None
     first_response_p99_s: float | None
@@ -296,6 +324,8 @@ def summarize(aggregate: MinuteAggregate) -> Summary:
     satisfied = a.csat_4 + a.csat_5
     nps = nps_with_margin(a.nps_promoters, a.nps_passives, a.nps_detractors)
     sla_count = a.sla_met + a.sla_breached
+    first_count = a.first_response_sla_met + a.first_response_sla_breached
+    resolution_count = a.resolution_sla_met + a.resolution_sla_breached
     first, resolution = a.first_response_hist, a.resolution_hist
     return Summary(
         csat_count=csat_count,
@@ -307,6 +337,10 @@ def summarize(aggregate: MinuteAggregate) -> Summary:
         nps_margin95=nps[1] if nps else None,
         sla_count=sla_count,
         sla_attainment=a.sla_met / sla_count if sla_count > 0 else None,
+        first_response_sla_count=first_count,
+        first_response_sla_attainment=a.first_response_sla_met / first_count if first_count > 0 else None,
+        resolution_sla_count=resolution_count,
+        resolution_sla_attainment=a.resolution_sla_met / resolution_count if resolution_count > 0 else None,
         first_response_p50_s=histogram.quantile(first, 0.5),
         first_response_p90_s=histogram.quantile(first, 0.9),
         first_response_p99_s=histogram.quantile(first, 0.99),

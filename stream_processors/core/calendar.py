@@ -95,6 +95,50 @@ class BusinessCalendar:
                 cursor, offset = instant, offset_after
         return total + self._local_seconds(cursor + offset, end + offset)
 
+    def deadline_ts(self, start: float, seconds: float, horizon_years: int = 10) -> float | None:
+        """The instant after which the working seconds counted from ``start`` exceed ``seconds``:
+        ``inf {t : business_seconds_ts(start, t) > seconds}``, so when the count reaches ``seconds``
+        at the end of a working interval it is the start of the next one. None when no working time
+        follows within ``horizon_years`` (a calendar without working hours)."""
+        if not self._works:
+            return None
+        remaining = max(seconds, 0.0)
+        first_year = _year_of(start)
+        cursor = start
+        for year in range(first_year, first_year + horizon_years + 1):
+            zone_year = _zone_year(self.timezone, year)
+            offset = zone_year.offset_at(cursor)
+            year_end = float(_year_start(year + 1))
+            for instant, offset_after in (*zip(zone_year.instants, zone_year.offsets, strict=True), (year_end, None)):
+                if instant <= cursor:
+                    continue
+                found, remaining = self._local_deadline(cursor + offset, instant + offset, remaining)
+                if found is not None:
+                    return found - offset
+                if offset_after is None:
+                    break
+                cursor, offset = instant, offset_after
+            cursor = year_end
+        return None
+
+    def _local_deadline(self, local_start: float, local_end: float, remaining: float) -> tuple[float | None, float]:
+        """Walk working time in [local_start, local_end): (the local instant where ``remaining``
+        working seconds are used up with working time after it, or None; what remains)."""
+        for day in range(int(local_start // _DAY), int(local_end // _DAY) + 1):
+            intervals = self._by_weekday[(day + _EPOCH_WEEKDAY) % 7]
+            if not intervals or day in self._holidays:
+                continue
+            midnight = day * _DAY
+            for interval_start, interval_end in intervals:
+                low = max(midnight + interval_start, local_start)
+                high = min(midnight + interval_end, local_end)
+                if high <= low:
+                    continue
+                if remaining < high - low:
+                    return low + remaining, 0.0
+                remaining -= high - low
+        return None, remaining
+
     def _local_seconds(self, local_start: float, local_end: float) -> float:
         """Working seconds between two local wall-clock times (seconds since the local epoch)."""
         total = 0.0
@@ -117,6 +161,12 @@ class BusinessCalendar:
 # Year boundaries as POSIX seconds, so finding a timestamp's year is a bisect, not a datetime.
 _FIRST_YEAR = 1900
 _YEAR_STARTS = tuple(int(datetime(year, 1, 1, tzinfo=UTC).timestamp()) for year in range(_FIRST_YEAR, 2201))
+
+
+def _year_start(year: int) -> int:
+    if _FIRST_YEAR <= year < _FIRST_YEAR + len(_YEAR_STARTS):
+        return _YEAR_STARTS[year - _FIRST_YEAR]
+    return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
 
 
 def _year_of(timestamp: float) -> int:
@@ -204,6 +254,16 @@ class PausableClock:
         """(wall, business) seconds of the pauses that have ended: with the start, all it takes to
         know :meth:`elapsed` at any later instant while the clock runs."""
         return self._paused_wall, self._paused_business
+
+    def deadline(self, at: float, target_s: float, business: bool) -> float | None:
+        """The instant after which the clock, running on from ``at`` unchanged, shows more than
+        ``target_s`` seconds (business seconds, or wall seconds minus pauses); None while paused."""
+        if self._paused_since is not None:
+            return None
+        wall, business_s = self.elapsed(at)
+        if business:
+            return self._calendar.deadline_ts(at, target_s - business_s)
+        return at + max(target_s - wall, 0.0)
 
     def elapsed(self, at: float) -> tuple[float, float]:
         """(wall, business) seconds from the start to ``at``, paused intervals excluded."""

@@ -20,11 +20,20 @@ Rules (documented here once):
 - Business seconds exclude the paused intervals. Wall seconds do NOT: they are the time the
   customer saw, from open to the event. A ``calendar``-clock SLA is checked against wall time
   minus the pauses.
-- The SLA is judged once per request, at its first resolution: met when both the first response
-  and the resolution were within target. A reopen counts ``requests_reopened``; a later
-  re-resolution adds a resolution sample (measured from the open, pauses and resolved periods
+- The combined SLA verdict is judged once per request, at its first resolution: met when both the
+  first response and the resolution were within target. A reopen counts ``requests_reopened``; a
+  later re-resolution adds a resolution sample (measured from the open, pauses and resolved periods
   excluded in business time) but is not judged again. A reopen of a request that is neither
   resolved nor closed is ignored.
+- First response and resolution also have a verdict each (Jira Service Management's SLA metrics),
+  judged when the metric completes (the first response; the first resolution) or when its target
+  passes, whichever comes first. The target passes at the instant after which the clock shows more
+  than the target (:meth:`PausableClock.deadline`, pauses included); a completion at or before it
+  is met (in the completion's minute), else the metric is breached in the minute the target passed,
+  whether or not the request is ever answered or resolved. Without a completion, the breach is
+  judged when event time passes that instant: a later event of the request, or the partition's
+  watermark (:meth:`RequestTracker.advance`). An event dated before a breach that was judged from
+  the watermark corrects it, as any out-of-order event does.
 - CSAT is counted in the minute of the feedback, for the request's pair and service; every
   feedback event counts (they are distinct answers; repeats of one event are removed upstream by
   event_id).
@@ -34,6 +43,7 @@ Rules (documented here once):
 
 from __future__ import annotations
 
+import math
 from bisect import insort
 from collections import Counter
 from dataclasses import dataclass
@@ -72,6 +82,11 @@ _OPENED: Final = Sample(SampleKind.OPENED)
 _REOPENED_SAMPLE: Final = Sample(SampleKind.REOPENED)
 _SLA_MET: Final = Sample(SampleKind.SLA_MET)
 _SLA_BREACHED: Final = Sample(SampleKind.SLA_BREACHED)
+_FIRST_RESPONSE_VERDICTS: Final = (
+    Sample(SampleKind.FIRST_RESPONSE_SLA_MET),
+    Sample(SampleKind.FIRST_RESPONSE_SLA_BREACHED),
+)
+_RESOLUTION_VERDICTS: Final = (Sample(SampleKind.RESOLUTION_SLA_MET), Sample(SampleKind.RESOLUTION_SLA_BREACHED))
 _CSAT: Final = {score: Sample(SampleKind.CSAT, score=score) for score in range(1, 6)}
 
 
@@ -164,6 +179,8 @@ class RequestFact(NamedTuple):
     sla_paused_wall_s: float
     sla_paused_business_s: float
     last_event_at: datetime
+    first_response_sla_met: bool | None = None  # None until judged, or without an SLA
+    resolution_sla_met: bool | None = None
 
     def to_row(self) -> tuple[object, ...]:
         """Values in :data:`FACT_COLUMNS` order (the fields are those columns)."""
@@ -182,26 +199,45 @@ class _Measure(NamedTuple):
 TimelineItem = tuple[float, int, str, datetime]  # (POSIX seconds, kind, status, occurred_at)
 
 
+class _Metric:
+    """One SLA metric of a request (first response or resolution): its target, its deadline while
+    the clock runs, and its verdict once judged."""
+
+    __slots__ = ("deadline", "met", "target_s", "verdicts")
+
+    def __init__(self, target_s: float, verdicts: tuple[Sample, Sample]) -> None:
+        self.target_s, self.verdicts = target_s, verdicts
+        self.met: bool | None = None
+        self.deadline: float | None = None  # while pending and the clock runs
+
+
 class _Fold:
     """The walk over a request's timeline from its open: samples so far and the current state.
 
     Resumable: stepping the walk on with an item later than all before it gives exactly what
-    walking the whole timeline again would, so in-order events cost one step.
+    walking the whole timeline again would, so in-order events cost one step. :meth:`expire`
+    judges breaches up to an event-time horizon; an item after a breach judged so must be later
+    than its deadline to step on (``breached_until``), else the timeline is walked again.
     """
 
     __slots__ = (
+        "_business_clock",
         "_clock",
         "_first_response_sla_s",
+        "_metrics",
         "_opened_at",
         "_pause_statuses",
         "_prefix",
         "_sla",
+        "breached_until",
         "closed",
         "closed_at",
         "entries",
         "first_response",
+        "first_response_metric",
         "reopen_count",
         "resolution",
+        "resolution_metric",
         "resolved",
         "sla_met",
         "status",
@@ -227,11 +263,52 @@ class _Fold:
         self._first_response_sla_s = 0.0
         self.closed_at: datetime | None = None
         self.sla_met: bool | None = None
+        self.breached_until = -math.inf  # the latest deadline :meth:`expire` judged breached
+        self.first_response_metric = self.resolution_metric = None
+        self._metrics: tuple[_Metric, ...] = ()
+        self._business_clock = sla is None or sla.business_clock
+        if sla is not None:
+            self.first_response_metric = _Metric(sla.first_response_s, _FIRST_RESPONSE_VERDICTS)
+            self.resolution_metric = _Metric(sla.resolution_s, _RESOLUTION_VERDICTS)
+            self._metrics = (self.first_response_metric, self.resolution_metric)
+            self._schedule(opened_at)
+
+    @property
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a metric still pending with its clock running."""
+        deadlines = [m.deadline for m in self._metrics if m.met is None and m.deadline is not None]
+        return min(deadlines) if deadlines else None
+
+    def expire(self, horizon: float) -> None:
+        """Judge the metrics whose target passed before ``horizon`` (event time) breached."""
+        for metric in self._metrics:
+            if metric.met is None and metric.deadline is not None and metric.deadline < horizon:
+                self.breached_until = max(self.breached_until, metric.deadline)
+                self._breach(metric, metric.deadline)
+
+    def _breach(self, metric: _Metric, deadline: float) -> None:
+        metric.met = False
+        self.entries.append(((*self._prefix, minute_start(deadline)), metric.verdicts[1]))
+
+    def _complete(self, metric: _Metric | None, bucket: Bucket) -> None:
+        if metric is not None and metric.met is None:
+            metric.met = True
+            self.entries.append((bucket, metric.verdicts[0]))
+
+    def _schedule(self, at: float) -> None:
+        """Each pending metric's deadline from the clock's state at ``at``."""
+        for metric in self._metrics:
+            if metric.met is None:
+                metric.deadline = self._clock.deadline(at, metric.target_s, self._business_clock)
 
     def step(self, event_at: float, kind: int, value: str, occurred_at: datetime) -> None:
         at = event_at if event_at > self._opened_at else self._opened_at
+        for metric in self._metrics:  # targets that passed before this event
+            if metric.met is None and metric.deadline is not None and at > metric.deadline:
+                self._breach(metric, metric.deadline)
         bucket = (*self._prefix, minute_start(event_at))
         if self.first_response is None and kind in (_RESPONDED, _RESOLVED):
+            self._complete(self.first_response_metric, bucket)
             self.first_response, self._first_response_sla_s = self._measure(at, occurred_at)
             sample = Sample(
                 SampleKind.FIRST_RESPONSE, self.first_response.wall_s, self.first_response.business_s
@@ -244,6 +321,8 @@ class _Fold:
                 return
             measure, sla_s = self._measure(at, occurred_at)
             first = self.resolution is None
+            if first:
+                self._complete(self.resolution_metric, bucket)
             kind_of_sample = SampleKind.FIRST_RESOLUTION if first else SampleKind.RESOLUTION
             self.entries.append((bucket, Sample(kind_of_sample, measure.wall_s, measure.business_s)))
             if first and self._sla is not None:
@@ -262,7 +341,10 @@ class _Fold:
             self.entries.append((bucket, _REOPENED_SAMPLE))
             self.resolved = self.closed = self.waiting = False
             self.status = "reopened"
+        was_paused = self._clock.paused
         self._clock.set_paused(self.waiting or self.resolved or self.closed, at)
+        if self._clock.paused != was_paused:  # a running clock keeps its deadlines
+            self._schedule(at)
 
     def clock(self) -> tuple[SlaClock, float, float]:
         """The SLA clock's state and the pauses that have ended (see :class:`RequestFact`)."""
@@ -288,6 +370,7 @@ class RequestTracker:
         "_feedback_entries",
         "_first_reply",
         "_fold",
+        "_horizon",
         "_last_event_time",
         "_open_key",
         "_opened_time",
@@ -308,6 +391,7 @@ class RequestTracker:
         self._timeline: list[TimelineItem] = []
         self._first_reply: TimelineItem | None = None
         self._feedback: list[tuple[int, int]] = []  # (minute, csat)
+        self._horizon = -math.inf  # the event time up to which breaches are judged (advance)
         self.last_event_at, self._last_event_time = at, opened.occurred_at
         self._adopt(opened, at)
         self._feedback_entries: list[Entry] = []
@@ -321,6 +405,22 @@ class RequestTracker:
     @property
     def closed(self) -> bool:
         return self._fold.status == "closed"
+
+    @property
+    def next_deadline(self) -> float | None:
+        """When (event time, POSIX s) a pending SLA metric's target passes if nothing changes; the
+        caller calls :meth:`advance` once event time is past it."""
+        return self._fold.next_deadline
+
+    def advance(self, horizon: float) -> list[Entry]:
+        """Event time (the partition's watermark) reached ``horizon``: the breaches judged by it."""
+        if horizon <= self._horizon:
+            return []
+        self._horizon = horizon
+        fold = self._fold
+        before = len(fold.entries)
+        fold.expire(horizon)
+        return fold.entries[before:]
 
     def apply(self, event: RequestEvent) -> tuple[list[Entry], list[Entry]]:
         """Take one more event of this request; return (samples to retract, samples to add)."""
@@ -355,7 +455,7 @@ class RequestTracker:
                 insort(timeline, item)
                 return self._rewalk()
             self._first_reply = item
-        if not timeline or item >= timeline[-1]:
+        if (not timeline or item >= timeline[-1]) and at > self._fold.breached_until:
             timeline.append(item)
             fold = self._fold
             before = len(fold.entries)
@@ -392,6 +492,8 @@ class RequestTracker:
             sla_paused_wall_s=paused_wall,
             sla_paused_business_s=paused_business,
             last_event_at=self._last_event_time,
+            first_response_sla_met=fold.first_response_metric.met if fold.first_response_metric else None,
+            resolution_sla_met=fold.resolution_metric.met if fold.resolution_metric else None,
         )
 
     def _adopt(self, opened: RequestOpened, at: float) -> None:
@@ -410,6 +512,7 @@ class RequestTracker:
         fold = _Fold(self.opened_at, self._bucket_prefix, self._calendar, self._sla, self._pause_statuses)
         for item in self._timeline:
             fold.step(*item)
+        fold.expire(self._horizon)
         return fold
 
     def _rewalk(self) -> tuple[list[Entry], list[Entry]]:

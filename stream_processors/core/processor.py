@@ -172,6 +172,10 @@ class PartitionProcessor:
         self._trackers: dict[str, RequestTracker] = {}
         self._retain_until: dict[str, float] = {}
         self._retention_heap: list[tuple[float, str]] = []  # lazy: re-checked against _retain_until
+        # (deadline, request_id) of pending SLA metrics, judged breached once the watermark passes
+        # them; lazy: re-checked against the tracker's next_deadline when popped.
+        self._deadline_heap: list[tuple[float, str]] = []
+        self._scheduled_deadline: dict[str, float] = {}
         self._held: dict[str, dict[int, _Held]] = {}  # request_id -> {sequence: event waiting for its open}
         # (occurred_at, sequence, request_id), oldest first; lazy: entries of released events stay
         # until popped or compacted away (see _release_held)
@@ -270,8 +274,34 @@ class PartitionProcessor:
             self._hold(offset, event, occurred_at)
             return
         self._retain(request_id, tracker)
+        self._schedule_deadline(request_id, tracker)
         if batch.collect:
             batch.touched[request_id] = tracker
+
+    def _schedule_deadline(self, request_id: str, tracker: RequestTracker) -> None:
+        """Watch the request's next SLA deadline (event time); :meth:`_expire` judges it."""
+        deadline = tracker.next_deadline
+        if deadline is not None and self._scheduled_deadline.get(request_id) != deadline:
+            self._scheduled_deadline[request_id] = deadline
+            heapq.heappush(self._deadline_heap, (deadline, request_id))
+
+    def _judge_deadlines(self, batch: _Batch) -> None:
+        """Breaches of SLA targets the watermark has passed, whether or not the request has events."""
+        heap, watermark = self._deadline_heap, self._watermark
+        while heap and heap[0][0] < watermark:
+            deadline, request_id = heapq.heappop(heap)
+            if self._scheduled_deadline.get(request_id) == deadline:
+                del self._scheduled_deadline[request_id]
+            tracker = self._trackers.get(request_id)
+            if tracker is None:
+                continue
+            current = tracker.next_deadline
+            if current is None or current >= watermark:
+                continue  # stale: the deadline moved (a pause, a completion); pushed again if any
+            batch.count(tracker.advance(watermark), 1)
+            self._schedule_deadline(request_id, tracker)
+            if batch.collect:
+                batch.touched[request_id] = tracker
 
     def _hold(self, offset: int, event: RequestEvent, occurred_at: float) -> None:
         """Keep an event whose request is not open (yet) until it falls out of the grace period.
@@ -324,6 +354,7 @@ class PartitionProcessor:
     def _expire(self, batch: _Batch) -> None:
         """Forget what the watermark has moved past; run after every event, so batch boundaries
         cannot change what is forgotten when."""
+        self._judge_deadlines(batch)
         watermark = self._watermark
         seen_order = self._seen_order
         forget_before = watermark - self._dedup_horizon
@@ -345,6 +376,7 @@ class PartitionProcessor:
                 continue
             tracker = self._trackers.pop(request_id)
             del self._retain_until[request_id]
+            self._scheduled_deadline.pop(request_id, None)
             if batch.touched.pop(request_id, None) is not None:
                 batch.facts.append(tracker.fact())
 

@@ -67,3 +67,31 @@ def test_business_seconds_add_up_over_adjacent_ranges(data: st.DataObject) -> No
     base = datetime(2026, 1, 1, tzinfo=UTC)
     a, b, c = sorted(base + timedelta(seconds=data.draw(st.integers(0, 366 * 86400))) for _ in range(3))
     assert calendar.business_seconds(a, b) + calendar.business_seconds(b, c) == calendar.business_seconds(a, c)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_deadline_is_where_the_count_first_exceeds_the_target(data: st.DataObject) -> None:
+    """deadline_ts(start, s) is inf {t : business seconds from start to t > s}, checked against the
+    minute-by-minute count: exactly s business seconds by it, more than s one second after."""
+    zone = data.draw(st.sampled_from(sorted(TRANSITIONS)))
+    transition = data.draw(st.sampled_from(TRANSITIONS[zone]))
+    hours = {weekday: data.draw(intervals()) for weekday in range(7)}
+    hours[data.draw(st.integers(0, 6))] = [(time(9), time(17))]  # some working time every week
+    near = transition.date()
+    holidays = data.draw(st.sets(st.sampled_from([near + timedelta(days=d) for d in range(-3, 4)]), max_size=3))
+    start = transition + timedelta(minutes=data.draw(st.integers(-2 * MINUTES_PER_DAY, MINUTES_PER_DAY)))
+    target = 60 * data.draw(st.integers(0, 3 * 480))
+    calendar = BusinessCalendar(zone, hours, holidays)
+
+    deadline_ts = calendar.deadline_ts(start.timestamp(), target)
+    assert deadline_ts is not None
+    deadline = datetime.fromtimestamp(deadline_ts, UTC)
+    assert brute_force(calendar, hours, holidays, start, deadline) == target
+    # Minute-aligned hours: the minute that starts at the deadline is worked.
+    assert brute_force(calendar, hours, holidays, start, deadline + timedelta(minutes=1)) == target + 60
+    assert calendar.deadline_ts(start.timestamp(), target) == deadline_ts
+
+
+def test_no_deadline_without_working_hours() -> None:
+    assert BusinessCalendar("Europe/Berlin", {}).deadline_ts(0.0, 60) is None

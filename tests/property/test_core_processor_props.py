@@ -11,7 +11,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.events import RequestEvent, RequestOpened
 from stream_processors.core.aggregates import BucketKey, MinuteAggregate, merge_into
+from stream_processors.core.calendar import BusinessCalendar
 from stream_processors.core.lifecycle import RequestFact
 from stream_processors.core.processor import BatchResult, PartitionProcessor, ProcessorConfig
 from tests.unit.test_core_builders import Event, example_directory, make_event, numbered
@@ -250,3 +252,100 @@ def test_held_events_survive_a_rebuild_in_any_delivery_order_within_the_grace_pe
     assert restarted.state_size().held_events == 0
     assert totals([before_crash, after]) == totals(expected)
     assert final_facts([before_crash, after]) == final_facts(expected)
+
+
+# --- the first-response and resolution verdicts --------------------------------------------------
+
+# Same-instant events apply in this order (as lifecycle's timeline orders them).
+SAME_INSTANT_ORDER = {
+    "request.opened": -1,
+    "request.responded": 0,
+    "request.status_changed": 1,
+    "request.resolved": 2,
+    "request.closed": 3,
+    "request.reopened": 4,
+    "feedback.submitted": 5,
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_verdicts_agree_with_the_measured_times_and_the_combined_verdict(data: st.DataObject) -> None:
+    """Each verdict against what the fact measured (business seconds on the provider's calendar, whole
+    seconds here): met exactly when the completion's time is within target; the combined verdict is
+    both; an open metric is breached exactly when its clock, brute-forced from the pause history,
+    exceeds the target at the watermark; the totals count one verdict per judged fact."""
+    events = data.draw(sparse_partitions())
+    processor = PartitionProcessor(example_directory())
+    results = in_batches(data.draw(within_grace(events)), data.draw(CUTS), processor)
+    facts = final_facts(results)
+    watermark = processor.watermark
+    assert watermark is not None
+    counted = {("first_response", True): 0, ("first_response", False): 0, ("resolution", True): 0, ("resolution", False): 0}
+    for aggregate in totals(results).values():
+        counted["first_response", True] += aggregate.first_response_sla_met
+        counted["first_response", False] += aggregate.first_response_sla_breached
+        counted["resolution", True] += aggregate.resolution_sla_met
+        counted["resolution", False] += aggregate.resolution_sla_breached
+    expected = dict.fromkeys(counted, 0)
+    by_request = {event.request_id: event for event in events if isinstance(event, RequestEvent)}
+    for request_id, fact in facts.items():
+        if fact.sla_first_response_target_s is None:
+            assert (fact.first_response_sla_met, fact.resolution_sla_met) == (None, None)
+            continue
+        for metric, met in (("first_response", fact.first_response_sla_met), ("resolution", fact.resolution_sla_met)):
+            if met is not None:
+                expected[metric, met] += 1
+        target = example_directory().sla_target(
+            fact.provider_department, fact.service_category or None, fact.priority, fact.customer_department
+        )
+        assert target is not None
+        if target.clock != "business":
+            continue
+        if fact.first_response_business_s is not None:
+            assert fact.first_response_sla_met == (fact.first_response_business_s <= target.first_response)
+        else:
+            elapsed = _brute_force_elapsed(events, request_id, watermark)
+            assert fact.first_response_sla_met == (False if elapsed > target.first_response else None), by_request[request_id]
+        if fact.resolved_at is not None and fact.reopen_count == 0:
+            assert fact.resolution_sla_met == (fact.resolution_business_s is not None and fact.resolution_business_s <= target.resolution)
+            assert fact.sla_met == (fact.first_response_sla_met and fact.resolution_sla_met)
+    assert counted == expected
+
+
+def _brute_force_elapsed(events: list[Event], request_id: str, until: datetime) -> float:
+    """Business seconds a request without a reply or resolution has run from its open to ``until``,
+    replayed from its status history independently of the lifecycle: working time on the provider's
+    calendar (itself checked minute by minute in test_core_calendar_props) outside the intervals a
+    pause status or a close stopped the clock."""
+    own = sorted(
+        (event for event in events if isinstance(event, RequestEvent) and event.request_id == request_id),
+        key=lambda event: (event.occurred_at, SAME_INSTANT_ORDER[event.event_type]),
+    )
+    opens = [event for event in own if isinstance(event, RequestOpened)]
+    opened = min(opens, key=lambda event: (event.occurred_at, event.event_id))
+    department = example_directory().department(opened.provider_department)
+    calendar = BusinessCalendar.from_calendar(department.calendar)
+    rule = example_directory().sla_rule(
+        opened.provider_department, opened.service_category, opened.priority, opened.customer_department
+    )
+    assert rule is not None
+    changes: list[tuple[datetime, bool]] = []  # (when, paused from then on)
+    closed = waiting = False
+    for event in own:
+        if event.event_type == "request.status_changed":
+            waiting = event.status in rule.pause_statuses
+        elif event.event_type == "request.closed":
+            closed, waiting = True, False
+        elif event.event_type == "request.reopened" and closed:
+            closed = waiting = False
+        else:
+            continue
+        changes.append((max(event.occurred_at, opened.occurred_at), waiting or closed))
+    total, cursor, paused = 0.0, opened.occurred_at, False
+    for when, now_paused in [*changes, (until, False)]:
+        when = min(when, until)
+        if not paused and when > cursor:
+            total += calendar.business_seconds(cursor, when)
+        cursor, paused = max(cursor, when), now_paused
+    return total

@@ -54,8 +54,10 @@ def test_in_order_request_within_sla() -> None:
     assert samples(emitted) == [
         (opened, Sample(K.OPENED)),
         (replied, Sample(K.FIRST_RESPONSE, 1200.0, 1200.0)),
+        (replied, Sample(K.FIRST_RESPONSE_SLA_MET)),
         (resolved, Sample(K.FIRST_RESOLUTION, 14400.0, 14400.0)),
         (resolved, Sample(K.SLA_MET)),
+        (resolved, Sample(K.RESOLUTION_SLA_MET)),
     ]
     fact = tracker.fact()
     assert (fact.status, fact.sla_met, fact.reopen_count) == ("resolved", True, 0)
@@ -120,7 +122,7 @@ def test_reopen_and_re_resolution() -> None:
     ])
     kinds = Counter(sample.kind for _, sample in samples(emitted))
     assert kinds == {K.OPENED: 1, K.FIRST_RESPONSE: 1, K.FIRST_RESOLUTION: 1, K.RESOLUTION: 1,
-                     K.REOPENED: 1, K.SLA_MET: 1}
+                     K.REOPENED: 1, K.SLA_MET: 1, K.FIRST_RESPONSE_SLA_MET: 1, K.RESOLUTION_SLA_MET: 1}
     # Measured from the open; business time leaves out the hour it spent resolved.
     assert (MONDAY_9 + 3 * HOUR, Sample(K.RESOLUTION, 3 * 3600.0, 2 * 3600.0)) in samples(emitted)
     fact = tracker.fact()
@@ -131,7 +133,8 @@ def test_reopen_and_re_resolution() -> None:
 
 def test_reopen_of_an_unresolved_request_is_ignored() -> None:
     tracker, emitted = track([make_request_event("request.opened", MONDAY_9), make_request_event("request.reopened", MONDAY_9 + HOUR)])
-    assert [sample.kind for _, sample in samples(emitted)] == [K.OPENED]
+    # Only the first-response target (30 min), which the reopen's event time has passed, is judged.
+    assert samples(emitted) == [(MONDAY_9, Sample(K.OPENED)), (MONDAY_9 + 30 * MINUTE, Sample(K.FIRST_RESPONSE_SLA_BREACHED))]
     assert (tracker.fact().status, tracker.fact().reopen_count) == ("open", 0)
 
 
@@ -169,8 +172,11 @@ def test_an_earlier_reply_arriving_late_retracts_the_counted_one() -> None:
     tracker.apply(late_reply)
     tracker.apply(resolved)
     retracted, added = tracker.apply(early_reply)
-    assert [sample for _, sample in retracted] == [Sample(K.FIRST_RESPONSE, 1800.0, 1800.0)]
-    assert [sample for _, sample in added] == [Sample(K.FIRST_RESPONSE, 300.0, 300.0)]
+    # 30 minutes is exactly the target: met, in the late reply's minute, then in the early one's.
+    assert sorted(retracted) == [(("it", "hr", "it.access", minute_start((MONDAY_9 + 30 * MINUTE).timestamp())), sample)
+                                 for sample in (Sample(K.FIRST_RESPONSE, 1800.0, 1800.0), Sample(K.FIRST_RESPONSE_SLA_MET))]
+    assert sorted(added) == [(("it", "hr", "it.access", minute_start((MONDAY_9 + 5 * MINUTE).timestamp())), sample)
+                             for sample in (Sample(K.FIRST_RESPONSE, 300.0, 300.0), Sample(K.FIRST_RESPONSE_SLA_MET))]
     assert track([opened, resolved, early_reply, late_reply])[1] == track([opened, early_reply, late_reply, resolved])[1]
 
 
@@ -240,3 +246,68 @@ def test_the_providers_pause_statuses_pause_the_clock() -> None:
 
     assert resolution("finance", "finance.invoices").business_s == 2 * 3600.0
     assert resolution("it", "it.access").business_s == 3 * 3600.0
+
+
+def verdicts(emitted: Counter[Entry]) -> list[tuple[datetime, SampleKind]]:
+    judged = {K.FIRST_RESPONSE_SLA_MET, K.FIRST_RESPONSE_SLA_BREACHED, K.RESOLUTION_SLA_MET, K.RESOLUTION_SLA_BREACHED}
+    return [(when, sample.kind) for when, sample in samples(emitted) if sample.kind in judged]
+
+
+def test_an_unanswered_first_response_is_breached_when_event_time_passes_its_target() -> None:
+    # it.access P2: first response 30 business minutes, resolution 8 business hours.
+    tracker, _emitted = track([make_request_event("request.opened", MONDAY_9)])
+    deadline = (MONDAY_9 + 30 * MINUTE).timestamp()
+    assert tracker.next_deadline == deadline
+    assert tracker.advance(deadline) == []  # at the deadline the clock shows exactly the target
+    breached = tracker.advance(deadline + 1)
+    assert breached == [(("it", "hr", "it.access", minute_start(deadline)), Sample(K.FIRST_RESPONSE_SLA_BREACHED))]
+    assert tracker.fact().first_response_sla_met is False
+    assert tracker.next_deadline == (MONDAY_9 + 8 * HOUR).timestamp()  # the resolution's, still pending
+    assert tracker.fact().sla_met is None  # the combined verdict waits for the resolution
+
+
+def test_a_breach_is_dated_when_the_target_passed_not_when_the_reply_came() -> None:
+    friday_1550 = datetime(2026, 3, 6, 14, 50, tzinfo=UTC)  # Berlin; IT works until 16:00 on Fridays
+    monday_0820 = datetime(2026, 3, 9, 7, 20, tzinfo=UTC)  # 10 minutes on Friday + 20 on Monday from 08:00
+    tracker, emitted = track([
+        make_request_event("request.opened", friday_1550),
+        make_request_event("request.responded", monday_0820 + HOUR),
+        make_request_event("request.resolved", monday_0820 + 2 * HOUR),
+    ])
+    assert verdicts(emitted) == [
+        (monday_0820, K.FIRST_RESPONSE_SLA_BREACHED),
+        (monday_0820 + 2 * HOUR, K.RESOLUTION_SLA_MET),
+    ]
+    fact = tracker.fact()
+    assert (fact.first_response_sla_met, fact.resolution_sla_met, fact.sla_met) == (False, True, False)
+
+
+def test_a_reply_dated_before_a_judged_breach_corrects_it() -> None:
+    opened = make_request_event("request.opened", MONDAY_9)
+    assert isinstance(opened, RequestOpened)
+    tracker = RequestTracker(opened, RULES)
+    tracker.advance((MONDAY_9 + 2 * HOUR).timestamp())  # another request's events moved event time on
+    retracted, added = tracker.apply(make_request_event("request.responded", MONDAY_9 + 20 * MINUTE))
+    assert [sample.kind for _, sample in retracted] == [K.FIRST_RESPONSE_SLA_BREACHED]
+    assert sorted(sample.kind for _, sample in added) == [K.FIRST_RESPONSE, K.FIRST_RESPONSE_SLA_MET]
+
+
+def test_a_pause_stops_the_deadline_and_moves_it() -> None:
+    tracker, _emitted = track([
+        make_request_event("request.opened", MONDAY_9),
+        make_request_event("request.status_changed", MONDAY_9 + 10 * MINUTE, status="waiting_on_customer"),
+    ])
+    assert tracker.next_deadline is None  # paused: no target can pass
+    tracker.apply(make_request_event("request.status_changed", MONDAY_9 + HOUR, status="in_progress"))
+    assert tracker.next_deadline == (MONDAY_9 + HOUR + 20 * MINUTE).timestamp()
+
+
+def test_a_resolution_never_made_is_breached_when_its_target_passes() -> None:
+    tracker, _emitted = track([
+        make_request_event("request.opened", MONDAY_9),
+        make_request_event("request.responded", MONDAY_9 + 10 * MINUTE),
+        make_request_event("feedback.submitted", MONDAY_9 + 3 * 24 * HOUR, csat=1),  # Thursday
+    ])
+    assert tracker.advance((MONDAY_9 + 3 * 24 * HOUR).timestamp()) == [
+        (("it", "hr", "it.access", minute_start((MONDAY_9 + 8 * HOUR).timestamp())), Sample(K.RESOLUTION_SLA_BREACHED))
+    ]
