@@ -126,7 +126,8 @@ def _has_code(statement: str) -> bool:
 CLUSTER_MACRO = "{cluster}"
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _NAMED_OBJECT = re.compile(
-    r"^(?P<head>\s*(?:CREATE\s+(?:TABLE|VIEW)(?:\s+IF\s+NOT\s+EXISTS)?|ALTER\s+TABLE)\s+)(?P<name>\w+)",
+    r"^(?P<head>\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW)(?:\s+IF\s+NOT\s+EXISTS)?|ALTER\s+TABLE)\s+)"
+    r"(?P<name>\w+)",
     re.IGNORECASE,
 )
 _MERGE_TREE_ENGINE = re.compile(r"ENGINE\s*=\s*(?P<engine>\w*MergeTree)\b(?:\s*\((?P<arguments>[^)]*)\))?")

@@ -18,7 +18,9 @@ from stream_processors.storage import (
 )
 
 pytestmark = pytest.mark.unit
-RERUNNABLE = ("IF NOT EXISTS", "MODIFY SETTING", "MATERIALIZE PROJECTION", "MATERIALIZE INDEX")
+RERUNNABLE = (
+    "IF NOT EXISTS", "IF EXISTS", "CREATE OR REPLACE", "MODIFY SETTING", "MATERIALIZE PROJECTION", "MATERIALIZE INDEX"
+)
 
 
 def test_the_shipped_migrations_are_numbered_without_gaps_and_parse() -> None:
