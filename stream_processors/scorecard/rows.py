@@ -78,6 +78,17 @@ class ScorecardRow(_Model):
     csat_avg_change: float | None
     csat_satisfied_share_change: float | None
     nps_change: float | None
+    # Appended (the columns before keep their places): first-response and resolution verdicts, each
+    # judged at completion or when its target passed (counted in that minute); the combined verdict's
+    # sample minimum applies.
+    first_response_sla_met: int
+    first_response_sla_breached: int
+    first_response_sla_attainment: float | None  # 0..1; null when insufficient
+    first_response_sla_insufficient: bool
+    resolution_sla_met: int
+    resolution_sla_breached: int
+    resolution_sla_attainment: float | None
+    resolution_sla_insufficient: bool
 
 
 ROW_FIELDS: Final = tuple(ScorecardRow.model_fields)
@@ -134,6 +145,8 @@ def scorecard_row(
     this, last = summarize(current), summarize(previous)
     csat_short = this.csat_count < policy.csat_min_sample
     sla_short = this.sla_count < policy.sla_min_sample
+    first_short = this.first_response_sla_count < policy.sla_min_sample
+    resolution_short = this.resolution_sla_count < policy.sla_min_sample
     nps_short = this.nps_count < policy.nps_min_sample
     csat_avg = _unless(csat_short, this.csat_avg)
     satisfied = _unless(csat_short, this.satisfied_share)
@@ -163,6 +176,14 @@ def scorecard_row(
         sla_attainment_lower95=_unless(sla_short, wilson_lower_bound(current.sla_met, this.sla_count)),
         sla_attainment_upper95=_unless(sla_short, wilson_upper_bound(current.sla_met, this.sla_count)),
         sla_insufficient=sla_short,
+        first_response_sla_met=current.first_response_sla_met,
+        first_response_sla_breached=current.first_response_sla_breached,
+        first_response_sla_attainment=_unless(first_short, this.first_response_sla_attainment),
+        first_response_sla_insufficient=first_short,
+        resolution_sla_met=current.resolution_sla_met,
+        resolution_sla_breached=current.resolution_sla_breached,
+        resolution_sla_attainment=_unless(resolution_short, this.resolution_sla_attainment),
+        resolution_sla_insufficient=resolution_short,
         csat_count=this.csat_count,
         csat_avg=csat_avg,
         csat_avg_margin95=_unless(csat_short, csat_average_margin(current)),

@@ -191,6 +191,14 @@ def test_the_json_row_keeps_its_documented_fields_in_order() -> None:
         "csat_avg_change",
         "csat_satisfied_share_change",
         "nps_change",
+        "first_response_sla_met",
+        "first_response_sla_breached",
+        "first_response_sla_attainment",
+        "first_response_sla_insufficient",
+        "resolution_sla_met",
+        "resolution_sla_breached",
+        "resolution_sla_attainment",
+        "resolution_sla_insufficient",
     )
     assert list(row(MinuteAggregate()).model_dump(mode="json")) == list(ROW_FIELDS)
 
@@ -240,3 +248,16 @@ def test_a_figure_is_red_only_on_evidence_below_target(satisfied: int, answers: 
 def test_evidence_needs_a_figure() -> None:
     assert evidence(None, None, 0.8) == "none"
     assert evidence(0.5, 0.79, 0.8) == "below" and evidence(0.8, 0.9, 0.8) == "above"
+
+
+def test_first_response_and_resolution_verdicts_are_separate_figures() -> None:
+    current = MinuteAggregate(
+        sla_met=3, sla_breached=9, first_response_sla_met=9, first_response_sla_breached=3,
+        resolution_sla_met=2, resolution_sla_breached=7,
+    )  # fmt: skip
+    result = row(current)
+    assert result.sla_attainment == pytest.approx(3 / 12)
+    assert result.first_response_sla_attainment == pytest.approx(9 / 12)
+    assert (result.resolution_sla_met, result.resolution_sla_breached) == (2, 7)
+    assert result.resolution_sla_attainment is None and result.resolution_sla_insufficient  # 9 < 10 judged
+    assert not result.first_response_sla_insufficient
