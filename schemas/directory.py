@@ -203,6 +203,18 @@ class AlertPolicy(_Model):
     satisfied_share_target: float = Field(default=0.80, gt=0, le=1)
     csat_target: float = Field(default=4.0, ge=1, le=5)
     sla_attainment_target: float = Field(default=0.95, gt=0, lt=1)
+    first_response_attainment_target: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Goal for the share of first responses within target; default sla_attainment_target.",
+    )
+    resolution_attainment_target: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Goal for the share of resolutions within target; default sla_attainment_target.",
+    )
     nps_target: float = Field(default=0, ge=-100, le=100)
     # A survey campaign answered by fewer of those invited is flagged: its figures speak for few.
     survey_min_response_rate: float = Field(default=0.30, ge=0, le=1)
@@ -214,6 +226,17 @@ class AlertPolicy(_Model):
         "resolution target is left on the SLA's clock (business time, pauses excluded): 0.2 warns with "
         "a fifth of the target to go. The worker's at-risk gauge, its alert and the scorecard's list.",
     )
+
+
+    @property
+    def first_response_target(self) -> float:
+        """The first-response attainment goal: its own, else the combined verdict's."""
+        return self.first_response_attainment_target or self.sla_attainment_target
+
+    @property
+    def resolution_target(self) -> float:
+        """The resolution attainment goal: its own, else the combined verdict's."""
+        return self.resolution_attainment_target or self.sla_attainment_target
 
 
 class CustomerAgreement(_Model):

@@ -41,6 +41,12 @@ SATISFIED_SHARE_LOWER_BOUND: Final = "deptpulse_satisfied_share_lower_bound"
 FIRST_RESPONSE_P90: Final = "deptpulse_first_response_p90_business_seconds"
 SLA_ATTAINMENT: Final = "deptpulse_sla_attainment_ratio"
 SLA_REQUESTS: Final = "deptpulse_sla_requests"
+# The first-response and resolution SLA metrics (issue 18), each verdict judged when the metric
+# completes or when its target passes, in that minute.
+FIRST_RESPONSE_SLA_ATTAINMENT: Final = "deptpulse_first_response_sla_attainment_ratio"
+FIRST_RESPONSE_SLA_REQUESTS: Final = "deptpulse_first_response_sla_requests"
+RESOLUTION_SLA_ATTAINMENT: Final = "deptpulse_resolution_sla_attainment_ratio"
+RESOLUTION_SLA_REQUESTS: Final = "deptpulse_resolution_sla_requests"
 NPS: Final = "deptpulse_nps"
 NPS_MARGIN: Final = "deptpulse_nps_margin"
 NPS_RESPONSES: Final = "deptpulse_nps_responses"
@@ -83,11 +89,15 @@ POLICY_CSAT_MIN_SAMPLE: Final = "deptpulse:policy_csat_min_sample"
 POLICY_NPS_MIN_SAMPLE: Final = "deptpulse:policy_nps_min_sample"
 POLICY_SLA_MIN_SAMPLE: Final = "deptpulse:policy_sla_min_sample"
 POLICY_SLA_AT_RISK_SHARE: Final = "deptpulse:policy_sla_at_risk_share"
+POLICY_FIRST_RESPONSE_SLA_TARGET: Final = "deptpulse:policy_first_response_sla_attainment_target"
+POLICY_RESOLUTION_SLA_TARGET: Final = "deptpulse:policy_resolution_sla_attainment_target"
 
 # Upper ends of 95 % intervals: an alert fires when even the upper end is below target, so a small
 # sample just under target is not enough.
 SATISFIED_SHARE_UPPER_BOUND: Final = "deptpulse:satisfied_share_upper_bound:wilson95"
 SLA_ATTAINMENT_UPPER_BOUND: Final = "deptpulse:sla_attainment_upper_bound:wilson95"
+FIRST_RESPONSE_SLA_ATTAINMENT_UPPER_BOUND: Final = "deptpulse:first_response_sla_attainment_upper_bound:wilson95"
+RESOLUTION_SLA_ATTAINMENT_UPPER_BOUND: Final = "deptpulse:resolution_sla_attainment_upper_bound:wilson95"
 NPS_UPPER_BOUND: Final = "deptpulse:nps_upper_bound:95"
 CSAT_AVERAGE_UPPER_BOUND: Final = "deptpulse:csat_average_upper_bound:95"
 SLA_ATTAINMENT_LOWER_BOUND: Final = "deptpulse:sla_attainment_lower_bound:wilson95"

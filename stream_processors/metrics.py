@@ -66,6 +66,10 @@ class Metrics:
     first_response_p90: Gauge
     sla_attainment: Gauge
     sla_requests: Gauge
+    first_response_sla_attainment: Gauge
+    first_response_sla_requests: Gauge
+    resolution_sla_attainment: Gauge
+    resolution_sla_requests: Gauge
     nps: Gauge
     nps_margin: Gauge
     nps_responses: Gauge
@@ -149,6 +153,21 @@ class Metrics:
             ),
             sla_attainment=gauge(metric_names.SLA_ATTAINMENT, "Share of judged requests within SLA."),
             sla_requests=gauge(metric_names.SLA_REQUESTS, "Requests judged against their SLA in the window."),
+            first_response_sla_attainment=gauge(
+                metric_names.FIRST_RESPONSE_SLA_ATTAINMENT,
+                "Share of first-response verdicts in the window that met the target.",
+            ),
+            first_response_sla_requests=gauge(
+                metric_names.FIRST_RESPONSE_SLA_REQUESTS,
+                "First-response verdicts in the window: at the first response, or when its target passed.",
+            ),
+            resolution_sla_attainment=gauge(
+                metric_names.RESOLUTION_SLA_ATTAINMENT, "Share of resolution verdicts in the window that met the target."
+            ),
+            resolution_sla_requests=gauge(
+                metric_names.RESOLUTION_SLA_REQUESTS,
+                "Resolution verdicts in the window: at the first resolution, or when its target passed.",
+            ),
             nps=gauge(metric_names.NPS, "Internal NPS (-100..100) over the window."),
             nps_margin=gauge(
                 metric_names.NPS_MARGIN, "Half-width of the 95 % interval of the NPS, in points."
@@ -241,6 +260,10 @@ class BusinessGauges:
             m.first_response_p90,
             m.sla_attainment,
             m.sla_requests,
+            m.first_response_sla_attainment,
+            m.first_response_sla_requests,
+            m.resolution_sla_attainment,
+            m.resolution_sla_requests,
             m.nps,
             m.nps_margin,
             m.nps_responses,
@@ -250,6 +273,8 @@ class BusinessGauges:
         m, summary = self.metrics, summarize(aggregate)
         m.csat_responses.labels(*labels).set(summary.csat_count)
         m.sla_requests.labels(*labels).set(summary.sla_count)
+        m.first_response_sla_requests.labels(*labels).set(summary.first_response_sla_count)
+        m.resolution_sla_requests.labels(*labels).set(summary.resolution_sla_count)
         m.nps_responses.labels(*labels).set(summary.nps_count)
         # A ratio without answers is absent rather than 0: alerts must not fire on nothing.
         for gauge, value in (
@@ -259,6 +284,8 @@ class BusinessGauges:
             (m.satisfied_share_lower_bound, summary.satisfied_share_lower95),
             (m.first_response_p90, summary.first_response_p90_s),
             (m.sla_attainment, summary.sla_attainment),
+            (m.first_response_sla_attainment, summary.first_response_sla_attainment),
+            (m.resolution_sla_attainment, summary.resolution_sla_attainment),
             (m.nps, summary.nps),
             (m.nps_margin, summary.nps_margin95),
         ):

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from textwrap import dedent
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from schemas import metric_names
 from schemas.directory import AlertPolicy, Directory
@@ -343,6 +343,8 @@ def _policy_values(policy: AlertPolicy) -> list[tuple[str, float]]:
         (metric_names.POLICY_SLA_MIN_SAMPLE, policy.sla_min_sample),
         (metric_names.POLICY_NPS_MIN_SAMPLE, policy.nps_min_sample),
         (metric_names.POLICY_SLA_AT_RISK_SHARE, policy.sla_at_risk_share),
+        (metric_names.POLICY_FIRST_RESPONSE_SLA_TARGET, policy.first_response_target),
+        (metric_names.POLICY_RESOLUTION_SLA_TARGET, policy.resolution_target),
     ]
 
 
@@ -421,6 +423,10 @@ def sla_rules(options: RuleOptions) -> dict[str, Any]:
                 metric_names.POLICY_SLA_MIN_SAMPLE,
             ),
         },
+        *(
+            {"record": metric.upper_bound, "expr": _wilson_upper_bound(metric.attainment, metric.requests)}
+            for metric in _SLA_METRICS
+        ),
         {
             "record": metric_names.SERVICE_SLA_SHORTFALL,
             "expr": _shortfall(
@@ -436,6 +442,7 @@ def sla_rules(options: RuleOptions) -> dict[str, Any]:
         _alert(_backlog_alert(options), options),
         _alert(_at_risk_alert(options), options),
     ]
+    alerts += [_alert(_sla_metric_alert(metric, options), options) for metric in _SLA_METRICS]
     return {
         "groups": [
             {"name": "deptpulse-sla-recording", "rules": recording},
@@ -533,6 +540,83 @@ def _sla_attainment_alert(options: RuleOptions) -> _AlertSpec:
             "requests": row_value(metric_names.SLA_REQUESTS, "int"),
             "upper": row_value(metric_names.SLA_ATTAINMENT_UPPER_BOUND, "pct"),
             "by_service": sla_by_service(),
+            "report": by_service_report(),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class _SlaMetric:
+    """One of the separate SLA metrics (issue 18): its gauges, goal and wording."""
+
+    alert: str
+    attainment: str
+    requests: str
+    upper_bound: str
+    target: str
+    what: Text  # e.g. ("first responses", "首次响应")
+
+
+_SLA_METRICS: Final = (
+    _SlaMetric(
+        "DeptpulseFirstResponseSlaBelowTarget",
+        metric_names.FIRST_RESPONSE_SLA_ATTAINMENT,
+        metric_names.FIRST_RESPONSE_SLA_REQUESTS,
+        metric_names.FIRST_RESPONSE_SLA_ATTAINMENT_UPPER_BOUND,
+        metric_names.POLICY_FIRST_RESPONSE_SLA_TARGET,
+        ("first responses", "首次响应"),
+    ),
+    _SlaMetric(
+        "DeptpulseResolutionSlaBelowTarget",
+        metric_names.RESOLUTION_SLA_ATTAINMENT,
+        metric_names.RESOLUTION_SLA_REQUESTS,
+        metric_names.RESOLUTION_SLA_ATTAINMENT_UPPER_BOUND,
+        metric_names.POLICY_RESOLUTION_SLA_TARGET,
+        ("resolutions", "解决"),
+    ),
+)
+
+
+def _sla_metric_alert(metric: _SlaMetric, options: RuleOptions) -> _AlertSpec:
+    """The first-response or resolution attainment of a pair below its goal, beyond noise: each
+    verdict is judged when the metric completes or when its target passes (a request never answered
+    counts as breached from then on)."""
+    window = options.sla_window
+    what_en, what_zh = metric.what
+    return _AlertSpec(
+        name=metric.alert,
+        expr=_expr(
+            f"""
+            {metric.attainment}{_window_sel(window)}
+            and
+              ({_guarded(metric.upper_bound, window, "<", metric.target)})
+            and
+              ({_guarded(metric.requests, window, ">=", metric_names.POLICY_SLA_MIN_SAMPLE)})
+            """
+        ),
+        for_="30m",
+        severity="ticket",
+        category="business",
+        summary=(
+            f"{{provider}} made {{value:pct}} of its {what_en} to {{customer}} within target over {{window}} "
+            "(goal {target})",
+            f"{{provider}} 对{{customer}}的{what_zh}达标率为 {{value:pct}}（{{window}}，目标 {{target}}）",
+        ),
+        description=(
+            f"Over the last {{window}}, {{value:pct}} of the {{requests}} {what_en} that {{provider}} owed "
+            f"{{customer}} were within their SLA target (a {what_en[:-1]} still outstanding when its target "
+            "passed counts as missed from that moment); the goal is {target}. Even the upper end of the "
+            "95% confidence interval ({upper}) is below the goal, so this is not noise. Every service: {report}.",
+            f"最近 {{window}} 内，{{provider}} 对{{customer}}的 {{requests}} 个{what_zh}中，{{value:pct}} 在 SLA "
+            f"时限内（时限已过仍未完成的{what_zh}自时限到达时即计为未达标）；目标为 {{target}}。95% 置信区间的上限"
+            "（{upper}）也低于目标，因此这不是随机波动。各服务：{report}。",
+        ),
+        dashboard_uid=names.SCORECARD_UID,
+        dashboard_window=True,
+        snippets={
+            "target": policy_value(metric.target, "pct"),
+            "requests": row_value(metric.requests, "int"),
+            "upper": row_value(metric.upper_bound, "pct"),
             "report": by_service_report(),
         },
     )

@@ -56,6 +56,8 @@ EXPECTED_ALERTS = {
     "DeptpulseSlaBudgetBurnFast": ("page", "business"),
     "DeptpulseSlaBudgetBurnSlow": ("ticket", "business"),
     "DeptpulseSlaAttainmentBelowTarget": ("ticket", "business"),
+    "DeptpulseFirstResponseSlaBelowTarget": ("ticket", "business"),
+    "DeptpulseResolutionSlaBelowTarget": ("ticket", "business"),
     "DeptpulseFirstResponseBacklog": ("ticket", "business"),
     "DeptpulseSlaAtRisk": ("ticket", "business"),
     "DeptpulseSatisfactionBelowTarget": ("ticket", "business"),
@@ -104,6 +106,8 @@ def test_business_alerts_wait_for_the_policy_sample_minimum(generated_alerts: li
         "DeptpulseSlaBudgetBurnFast": metric_names.POLICY_SLA_MIN_SAMPLE,
         "DeptpulseSlaBudgetBurnSlow": metric_names.POLICY_SLA_MIN_SAMPLE,
         "DeptpulseSlaAttainmentBelowTarget": metric_names.POLICY_SLA_MIN_SAMPLE,
+        "DeptpulseFirstResponseSlaBelowTarget": metric_names.POLICY_SLA_MIN_SAMPLE,
+        "DeptpulseResolutionSlaBelowTarget": metric_names.POLICY_SLA_MIN_SAMPLE,
         "DeptpulseSatisfactionBelowTarget": metric_names.POLICY_CSAT_MIN_SAMPLE,
         "DeptpulseCsatBelowTarget": metric_names.POLICY_CSAT_MIN_SAMPLE,
         "DeptpulseSatisfactionFallingWhileSlaMet": metric_names.POLICY_CSAT_MIN_SAMPLE,
@@ -158,10 +162,13 @@ def test_policy_series_for_every_department(directory: Directory) -> None:
     recorded = {
         (rule["record"], rule["labels"]["provider_department"]) for rule in rules["groups"][0]["rules"]
     }
-    assert len(recorded) == len(rules["groups"][0]["rules"]) == 9 * len(directory.departments)
+    assert len(recorded) == len(rules["groups"][0]["rules"]) == 11 * len(directory.departments)
     assert (
         policy_value(rules, metric_names.POLICY_SLA_ERROR_BUDGET, "hr") == "vector(0.05)"
     )  # 1 - 0.95, no float noise
+    # The first-response and resolution goals default to the combined one.
+    assert policy_value(rules, metric_names.POLICY_FIRST_RESPONSE_SLA_TARGET, "hr") == "vector(0.95)"
+    assert policy_value(rules, metric_names.POLICY_RESOLUTION_SLA_TARGET, "hr") == "vector(0.95)"
     assert policy_value(rules, metric_names.POLICY_CSAT_MIN_SAMPLE, "it") == "vector(10)"
     assert policy_value(rules, metric_names.POLICY_SLA_AT_RISK_SHARE, "it") == "vector(0.2)"
 
