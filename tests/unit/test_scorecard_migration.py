@@ -10,9 +10,9 @@ from stream_processors.scorecard.queries import ROLLUP_PROJECTIONS_DDL
 from stream_processors.storage import split_statements
 
 pytestmark = pytest.mark.unit
-# The latest migration that (re)builds the projections: 005 created them, 007 rebuilt them with the
+# The latest migration that (re)builds the projections: 005 created them, 008 rebuilt them with the
 # first-response and resolution verdict columns.
-MIGRATION = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse" / "007_sla_verdicts.sql"
+MIGRATION = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse" / "008_sla_verdicts.sql"
 
 
 def _without_comments(statement: str) -> str:
