@@ -291,7 +291,12 @@ class BatchHandler:
             outcomes[(event.event_type, outcome)] += 1
         newest = prepared.newest_by_source
         for offset, event in result.applied_events:
-            batch.raw_events.append(raw_event_row(self.topic, partition, offset, event, now))
+            received = by_offset.get(offset)
+            batch.raw_events.append(
+                raw_event_row(
+                    self.topic, partition, offset, event, now, received.value if received is not None else None
+                )
+            )
             comment = comment_row(event, self.redactor)
             if comment is not None:
                 batch.comments.append(comment)
