@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         default=10_000, ge=1, le=100_000, description="The worker writes a batch to ClickHouse at this many events ..."
     )
     worker_batch_wait_seconds: float = Field(
-        default=1.0, gt=0, le=60, description="... or this long after its first event, whichever comes first."
+        default=0.25, gt=0, le=60, description="... or this long after its first event, whichever comes first."
     )
     gateway_port: int = Field(default=18080, description="Port of the ingestion gateway (deptpulse gateway).")
     wecom_relay_port: int = Field(

@@ -5,8 +5,8 @@ to a :class:`BatchSink` and a dead-letter sender, so tests drive it with fakes a
 :class:`EventsConsumer` feeds it from Kafka: an aiokafka group consumer whose rebalance listener
 loads each assigned partition's applied offset from ClickHouse, rebuilds its processor from
 ``raw_events`` and seeks to the next offset. Batches: up to ``worker_batch_max_events`` messages
-(10,000 by default) or ``worker_batch_wait_seconds`` (1 s). Why aiokafka and not a Faust stream,
-and why that makes the pipeline effectively once: docs/architecture.md.
+(10,000 by default) or ``worker_batch_wait_seconds`` (0.25 s) after the first. Why aiokafka and not
+a Faust stream, and why that makes the pipeline effectively once: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -413,8 +413,8 @@ class EventsConsumer:
         consumer: Any,  # aiokafka.AIOKafkaConsumer, not yet subscribed
         handler: BatchHandler,
         metrics: Metrics,
-        batch_max: int = 5000,
-        batch_wait_s: float = 1.0,
+        batch_max: int = 10_000,
+        batch_wait_s: float = 0.25,
     ) -> None:
         self.consumer = consumer
         self.handler = handler
