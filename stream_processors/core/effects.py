@@ -17,7 +17,6 @@ import numpy as np
 import numpy.typing as npt
 from schemas.directory import AlertPolicy
 from schemas.metric_names import Z_95
-from statsmodels.stats.proportion import confint_proportions_2indep
 
 from stream_processors.core import histogram
 from stream_processors.core.aggregates import (
@@ -93,6 +92,10 @@ def proportion_effect(
     after = successes_after / n_after if n_after > 0 else None
     if before is None or after is None:
         return Effect(figure, before, after, None, None, None, n_before, n_after, "insufficient", NEWCOMBE)
+    # Imported here: statsmodels (with scipy and pandas) is 132 MiB of RSS in a worker that may never measure
+    # an action (docs/benchmarks.md, the worker's memory).
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
     # statsmodels' difference is group 1 - group 2: after first.
     low, high = confint_proportions_2indep(
         successes_after, n_after, successes_before, n_before, method="newcomb", compare="diff", alpha=ALPHA_95
