@@ -502,6 +502,8 @@ def merge_deltas(
         target = merged.get(key)
         if target is None:
             merged[key] = aggregate
+        elif key in summed:  # a total of our own already: add to it (the inputs stay unchanged)
+            merge_into(target, aggregate)
         else:
             merged[key] = total = MinuteAggregate()
             merge_into(total, target)

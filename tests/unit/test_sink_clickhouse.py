@@ -96,6 +96,16 @@ def test_merge_deltas_sums_equal_keys_and_drops_cancelled_ones() -> None:
     assert merged[a].requests_opened == 2 and merged[a].first_response_hist == {2: 2, 5: 1}
 
 
+def test_merge_deltas_sums_three_or_more_and_leaves_the_inputs_alone() -> None:
+    key = BucketKey("it", "hr", "", MINUTE)
+    inputs = [aggregate(requests_opened=1, first_response_hist={2: 1}) for _ in range(4)]
+
+    [(merged_key, total)] = merge_deltas([(key, delta) for delta in inputs])
+
+    assert merged_key == key and total.requests_opened == 4 and total.first_response_hist == {2: 4}
+    assert all(delta.requests_opened == 1 and delta.first_response_hist == {2: 1} for delta in inputs)
+
+
 def test_aggregate_from_row_reads_what_clickhouse_returns() -> None:
     values: list[object] = [0] * len(AGGREGATE_COLUMNS)
     names = list(AGGREGATE_COLUMNS)
