@@ -37,6 +37,11 @@ from deptpulse.stack import KAFKA_POM, _kafka_version
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks.md"
+# Hand-written pages a benchmark's section links to (they explain, the tables here measure).
+NOTES = {
+    "worker": "Where the worker's time and memory go, profiled before and after issue 15: "
+    "[worker-performance.md](worker-performance.md).",
+}
 PACKAGES = ("kafka-python", "faust-streaming", "chdb", "clickhouse-connect", "fastapi", "uvicorn", "pydantic")
 
 
@@ -292,6 +297,8 @@ def render(
                 f"{versus(item)} | {item.get('target') or '—'} |"
             )
         lines.append("")
+        if outcome.name in NOTES:
+            lines += [NOTES[outcome.name], ""]
     return "\n".join(lines)
 
 

@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 import pytest
 
 from benchmarks import figure
-from benchmarks.run_all import EXPECTED, Outcome, command_of, discover, figures_of, render, run_one
+from benchmarks.run_all import (
+    DEFAULT_OUT,
+    EXPECTED,
+    Outcome,
+    command_of,
+    discover,
+    figures_of,
+    render,
+    run_one,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -72,3 +81,16 @@ def test_the_document_shows_each_figure_against_its_baseline() -> None:
     assert "Apache Kafka (broker) | 4." in text
     assert "Smoke run" not in text
     assert "Smoke run" in render(outcomes, True, datetime(2026, 3, 2, tzinfo=UTC), "", "")
+
+
+def test_a_measured_benchmark_links_its_hand_written_page() -> None:
+    worker = Outcome(
+        "worker",
+        "python -m benchmarks.bench_worker",
+        "ok",
+        300.0,
+        [figure("worker", 40_000.0, "events/s", better="higher", baseline=300_000.0)],
+    )
+    text = render([worker], False, datetime(2026, 3, 2, tzinfo=UTC), "", "")
+    assert "[worker-performance.md](worker-performance.md)" in text
+    assert (DEFAULT_OUT.parent / "worker-performance.md").is_file()
