@@ -414,12 +414,13 @@ class RequestTracker:
 
     def advance(self, horizon: float) -> list[Entry]:
         """Event time (the partition's watermark) reached ``horizon``: the breaches judged by it."""
-        if horizon <= self._horizon:
-            return []
-        self._horizon = horizon
+        # Expire up to the furthest horizon seen, even when this one is not further: an event taken
+        # since may have moved a deadline behind it, and the caller relies on no pending deadline
+        # being left before ``horizon`` after this call (it would schedule it again, forever).
+        self._horizon = max(self._horizon, horizon)
         fold = self._fold
         before = len(fold.entries)
-        fold.expire(horizon)
+        fold.expire(self._horizon)
         return fold.entries[before:]
 
     def apply(self, event: RequestEvent) -> tuple[list[Entry], list[Entry]]:
